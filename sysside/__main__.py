@@ -1,0 +1,5 @@
+"""`python -m sysside` is `hole`."""
+
+from sysside.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Benchmarks: what the hole costs beside the programs it runs."""

@@ -1,0 +1,93 @@
+"""`hole up`: the one command a newcomer runs."""
+
+import os
+import pwd
+from pathlib import Path
+
+import click
+
+from sysside import DaemonError
+from sysside.commands import HoleError
+from sysside.daemon import prepare_spool
+from sysside.demo import init_demo
+from sysside.service import Service, ServiceConfig
+from sysside.state import StateDir, default_state_dir
+
+BANNER = """\
+  NOT JAILED: the web side runs as {user} with this user's full access to
+  the machine. This mode is for trying the product and for development;
+  run `hole up` as root (without --unjailed) to serve from the jail."""
+
+
+@click.command("up")
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for all the service makes (default: HOLE_STATE; /var/lib/hole as root; else ~/.local/state/hole).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--jobs",
+    "jobs_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Job map to serve (default: the demo's, made in the state folder if missing).",
+)
+@click.option(
+    "--stubs",
+    "stubs_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of report stubs (default: the project's stubs/).",
+)
+@click.option("--unjailed", is_flag=True, help="Run the web side without the jail, even as root (development).")
+@click.option(
+    "--dev", is_flag=True, help="Also serve stubs that are not approved (development only; said on every page)."
+)
+def up_command(
+    state: Path | None,
+    host: str,
+    port: int,
+    jobs_file: Path | None,
+    stubs_dir: Path | None,
+    unjailed: bool,
+    dev: bool,
+) -> None:
+    """Set up and run the whole service in the foreground; Ctrl-C stops it.
+
+    Makes the demo (database, programs, job map) in the state folder if it
+    is missing, starts the job daemon and the web side, and prints the URL.
+    """
+    state_dir = StateDir((state or default_state_dir()).absolute())
+    try:
+        state_dir.prepare()
+        if jobs_file is None:
+            demo = state_dir.demo
+            if not (demo / "jobs.toml").exists():
+                click.echo(f"making the demo in {demo}", err=True)
+            jobs_file = init_demo(demo).jobs_file
+        for made in prepare_spool(state_dir.spool):
+            click.echo(f"created {made}", err=True)
+        service = Service(
+            ServiceConfig(state=state_dir, jobs_file=jobs_file, host=host, port=port, stubs_dir=stubs_dir, dev=dev)
+        )
+        service.start()
+    except DaemonError as exc:
+        raise HoleError(str(exc)) from None
+    except OSError as exc:
+        raise HoleError(f"cannot start: {exc}") from None
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    click.echo("hole-in-the-chroot is up")
+    click.echo(BANNER.format(user=user))
+    click.echo(f"  web      {service.url}")
+    click.echo(f"  jobs     {jobs_file}")
+    click.echo(f"  spool    {state_dir.spool}")
+    click.echo(f"  logs     {state_dir.logs}/")
+    click.echo("Press Ctrl-C to stop.", err=True)
+    try:
+        service.serve_until_signal()
+    except DaemonError as exc:
+        raise HoleError(str(exc)) from None
+    click.echo("stopped", err=True)

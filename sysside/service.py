@@ -1,0 +1,225 @@
+"""Running both sides as one service: start, watch, and stop them in order.
+
+Rules:
+1. The listening socket is bound here, before anything starts, and handed
+   to gunicorn as an inherited fd: a taken port is reported at once, and
+   the web side never needs to bind anything itself.
+2. Each side runs in its own session, so a Ctrl-C at the terminal reaches
+   only this supervisor, which stops the web side first (no new jobs) and
+   the daemon second (running jobs end within their timeouts).
+3. If either side dies, the other is stopped and the reason is reported.
+"""
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sysside import DaemonError
+from sysside.state import StateDir
+
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 40.0
+
+
+@dataclass
+class Side:
+    """One started process: what it is, its pid file and its log."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    pid_file: Path
+    log_file: Path
+    log_offset: int = 0
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text[self.log_offset :].splitlines()[-lines:])
+
+
+@dataclass
+class ServiceConfig:
+    """What `hole up` was asked for."""
+
+    state: StateDir
+    jobs_file: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    stubs_dir: Path | None = None
+    dev: bool = False
+    web_env: dict[str, str] = field(default_factory=dict)
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The web side's listening socket; DaemonError if the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        if exc.errno == 98:  # EADDRINUSE
+            raise DaemonError(f"port {port} on {host} is taken; stop what uses it or choose --port") from None
+        raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    listener.listen(1024)
+    return listener
+
+
+class Service:
+    """Both sides, started by start() and stopped by stop()."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.sides: list[Side] = []
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.config.port}/"
+
+    def start(self) -> None:
+        """Start the daemon, then the web side; raise DaemonError if either fails."""
+        listener = bind_listener(self.config.host, self.config.port)
+        try:
+            self._start_daemon()
+            self._start_web(listener)
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            listener.close()
+        self._wait_http()
+
+    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str], pass_fds: tuple[int, ...] = ()) -> Side:
+        state = self.config.state
+        log_file = state.log_file(name)
+        with open(log_file, "ab") as log:
+            offset = log.tell()
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=dict(env),
+                pass_fds=pass_fds,
+                start_new_session=True,
+            )
+        side = Side(name, process, state.pid_file(name), log_file, offset)
+        side.pid_file.write_text(f"{process.pid}\n", encoding="ascii")
+        self.sides.append(side)
+        return side
+
+    def _start_daemon(self) -> None:
+        state = self.config.state
+        argv = [
+            sys.executable,
+            "-m",
+            "sysside",
+            "daemon",
+            "--spool",
+            str(state.spool),
+            "--jobs",
+            str(self.config.jobs_file),
+        ]
+        side = self._spawn("daemon", argv, os.environ)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while '"daemon.ready"' not in side.log_tail(50):
+            if side.process.poll() is not None or time.monotonic() > deadline:
+                raise DaemonError(f"the daemon did not start; its log says:\n{side.log_tail()}")
+            time.sleep(0.02)
+
+    def _start_web(self, listener: socket.socket) -> None:
+        state = self.config.state
+        fd = listener.fileno()
+        env = {
+            **os.environ,
+            "HOLE_SPOOL": str(state.spool),
+            "HOLE_SECRET_KEY": state.secret_key(),
+            "HOLE_UNJAILED": "true",
+            **self.config.web_env,
+        }
+        if self.config.stubs_dir is not None:
+            env["HOLE_STUBS_DIR"] = str(self.config.stubs_dir)
+        if self.config.dev:
+            env["HOLE_DEV"] = "true"
+        argv = [sys.executable, "-m", "gunicorn", "-c", "python:webside.gunicorn_conf", "--bind", f"fd://{fd}"]
+        self._spawn("web", argv, env, pass_fds=(fd,))
+
+    def _wait_http(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        web = self.sides[-1]
+        last_error = ""
+        while time.monotonic() < deadline:
+            if web.process.poll() is not None:
+                break
+            try:
+                connection = http.client.HTTPConnection(self.config.host, self.config.port, timeout=5)
+                connection.request("GET", "/")
+                status = connection.getresponse().status
+                connection.close()
+                if status == 200:
+                    return
+                last_error = f"GET / answered {status}"
+            except OSError as exc:
+                last_error = str(exc)
+            time.sleep(0.1)
+        self.stop()
+        raise DaemonError(f"the web side did not come up ({last_error}); its log says:\n{web.log_tail()}")
+
+    def dead_side(self) -> Side | None:
+        """A side that has exited on its own, if any."""
+        for side in self.sides:
+            if side.process.poll() is not None:
+                return side
+        return None
+
+    def stop(self) -> None:
+        """Stop the web side, then the daemon: SIGTERM, then SIGKILL at a deadline."""
+        for side in reversed(self.sides):
+            if side.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    side.process.send_signal(signal.SIGTERM)
+                try:
+                    side.process.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(side.process.pid, signal.SIGKILL)
+                    side.process.wait()
+            with contextlib.suppress(FileNotFoundError):
+                side.pid_file.unlink()
+        self.sides.clear()
+
+    def serve_until_signal(self) -> int:
+        """Block until SIGINT or SIGTERM (0) or until a side dies (1)."""
+        received: list[int] = []
+
+        def note(signum: int, frame: object) -> None:
+            received.append(signum)
+
+        previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not received:
+                dead = self.dead_side()
+                if dead is not None:
+                    tail = dead.log_tail()
+                    code = dead.process.returncode
+                    self.stop()
+                    raise DaemonError(f"the {dead.name} side exited (status {code}); its log says:\n{tail}")
+                time.sleep(0.2)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        self.stop()
+        return 0

@@ -1,0 +1,46 @@
+"""The daemon's settings: each declared once, with its type, default and doc."""
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the listener daemon needs to start."""
+
+    spool: Path
+    jobs_file: Path
+    max_jobs: int = field(
+        default=max(4, 8 * (os.cpu_count() or 1)),
+        metadata={"doc": "Jobs that may run at once; past this a job is answered busy at once, never queued."},
+    )
+    max_input: int = field(
+        default=256 * 1024,
+        metadata={"doc": "Largest input file accepted, in bytes; a larger one is refused unread."},
+    )
+    capture_limit: int = field(
+        default=8 * 1024,
+        metadata={"doc": "Bytes of each step's stderr (and non-final stdout) kept for the audit record."},
+    )
+    stale_after: float = field(
+        default=3600.0,
+        metadata={"doc": "Seconds after which an abandoned job directory in the spool is removed."},
+    )
+    sweep_interval: float = field(
+        default=60.0,
+        metadata={"doc": "Seconds between sweeps for abandoned job directories."},
+    )
+    web_uid: int | None = field(
+        default=None,
+        metadata={"doc": "Owner required of job files; by default the owner of the spool's jobs/ directory."},
+    )
+    audit_file: Path | None = field(
+        default=None,
+        metadata={"doc": "Where audit records go (JSON lines); by default the log on stderr."},
+    )
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str]]:
+        """(name, doc) of each setting, for help texts."""
+        return [(f.name, str(f.metadata.get("doc", ""))) for f in fields(cls)]

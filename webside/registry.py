@@ -1,0 +1,158 @@
+"""The report registry: the approved stubs in STUBS_DIR, loaded once.
+
+Rules:
+1. Every `*.py` in the folder whose name does not start with "_" is a
+   report, named by its file. A stub that cannot be loaded is left out and
+   listed in `broken` with the reason; it never stops the others.
+2. A stub has `show_form()` (a WTForms form) and `prepare_input(form)` (a
+   mapping of field name to str). Optional: a module docstring (its first
+   line describes the report), `TITLE` (a str, or lazy_gettext() for a
+   translated title), and `JOB` (the job-map name, if not the report's own).
+3. What a stub returns is checked here, on every call, so nothing
+   untyped leaves this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from wtforms import Form
+
+from hole.inputfile import FIELD_NAME_RE
+
+# The same grammar as a job name (hole/request.py): a report's name is in
+# its URL and is the default job name.
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
+MAX_TITLE = 200
+
+
+class StubError(Exception):
+    """A stub broke its contract at run time; the message names the stub."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One approved report: how to show its form and turn it into a job."""
+
+    name: str
+    job: str
+    description: str
+    path: Path
+    _title: object
+    _show_form: Callable[[], Any]
+    _prepare_input: Callable[[Any], Any]
+
+    @property
+    def title(self) -> str:
+        """The report's title, in the request's language when TITLE is a lazy_gettext string."""
+        return str(self._title)
+
+    def make_form(self) -> Form:
+        """A fresh form from the stub (bound to the request's data on a POST)."""
+        form = self._show_form()
+        if not isinstance(form, Form):
+            raise StubError(f"{self.path.name}: show_form() returned {type(form).__name__}, not a WTForms form")
+        return form
+
+    def prepare(self, form: Form) -> dict[str, str]:
+        """The job's fields from a validated form, as the stub builds them."""
+        fields = self._prepare_input(form)
+        if not isinstance(fields, Mapping):
+            raise StubError(f"{self.path.name}: prepare_input() returned {type(fields).__name__}, not a mapping")
+        checked: dict[str, str] = {}
+        for key, value in fields.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise StubError(
+                    f"{self.path.name}: prepare_input() must map str to str; got {key!r}: {type(value).__name__}"
+                )
+            if not FIELD_NAME_RE.fullmatch(key):
+                raise StubError(f"{self.path.name}: prepare_input() gave an invalid field name {key[:70]!r}")
+            checked[key] = value
+        return checked
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """The reports that loaded (by name) and the files that did not (with why)."""
+
+    reports: dict[str, Report]
+    broken: dict[str, str]
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Registry:
+        """Load every stub in `directory`; a missing folder gives no reports."""
+        folder = Path(directory)
+        reports: dict[str, Report] = {}
+        broken: dict[str, str] = {}
+        paths = sorted(folder.glob("*.py")) if folder.is_dir() else []
+        for path in paths:
+            if path.name.startswith("_"):
+                continue
+            try:
+                reports[path.stem] = _load_report(path)
+            except _Unusable as exc:
+                broken[str(path)] = str(exc)
+        return cls(reports, broken)
+
+
+class _Unusable(Exception):
+    pass
+
+
+def _load_report(path: Path) -> Report:
+    name = path.stem
+    if not NAME_RE.fullmatch(name):
+        raise _Unusable(f"the file name must match {NAME_RE.pattern}.py (lower case, digits and _)")
+    module = _import(path)
+    for function in ("show_form", "prepare_input"):
+        if not callable(getattr(module, function, None)):
+            raise _Unusable(f"it has no {function}() function")
+    job = getattr(module, "JOB", name)
+    if not isinstance(job, str) or not NAME_RE.fullmatch(job):
+        raise _Unusable(f"JOB must be a job name matching {NAME_RE.pattern}, not {job!r}")
+    # A str, or a lazy_gettext() string that is translated when shown.
+    title: object = getattr(module, "TITLE", name.replace("_", " ").capitalize())
+    if title is None or not str(title).strip() or len(str(title)) > MAX_TITLE:
+        raise _Unusable(f"TITLE must be a non-empty string of at most {MAX_TITLE} characters")
+    doc = (module.__doc__ or "").strip()
+    description = doc.splitlines()[0].strip() if doc else ""
+    return Report(
+        name=name,
+        job=job,
+        description=description,
+        path=path,
+        _title=title,
+        _show_form=module.show_form,
+        _prepare_input=module.prepare_input,
+    )
+
+
+def _import(path: Path) -> ModuleType:
+    # A name per file, so two folders' b12.py (in tests, or after a reload)
+    # never overwrite each other in sys.modules.
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    module_name = f"hole_stub_{path.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise _Unusable("it cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    # Registered while it runs so that dataclasses and typing in the stub,
+    # which look their module up by name, work as in any module.
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        del sys.modules[module_name]
+        raise _Unusable(f"syntax error on line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise _Unusable(f"importing it raised {type(exc).__name__}: {exc}") from None
+    return module

@@ -1,0 +1,204 @@
+"""An accepted job's output as an HTTP response: a streamed page or a download.
+
+Rules:
+1. The status code is chosen before the first byte is sent, so the view
+   first waits up to HOLE_STREAM_GRACE seconds for the job's first output
+   or its end (wait_first). A job that fails in that time gets an error
+   page with its code; after it, the page is a 200 that ends in an error box.
+2. Output is never gathered whole: each piece read from the job is turned
+   into HTML (escaped) or passed on as bytes, then sent.
+3. While no output comes, an empty HTML comment goes out about once a
+   second, so a browser that went away is noticed (the write fails) and
+   the job is cancelled: closing the generator closes the job.
+4. A download that fails after it started is cut off (the generator
+   raises), so the browser marks it failed instead of keeping half a file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import mimetypes
+import time
+from collections.abc import Iterator
+
+from flask import Response, current_app, get_template_attribute, render_template, stream_with_context
+from markupsafe import Markup, escape
+
+from hole import Meta
+from webside.client import Job
+from webside.csvstream import CSVTooLong, RowSplitter
+from webside.i18n import _
+from webside.problems import Problem, explain
+from webside.registry import Report
+
+# How long read_chunk may sit idle before the stream sends a keep-alive.
+IDLE_SECONDS = 1.0
+KEEPALIVE = "<!---->"
+# Stands for the output in the rendered page; nothing escaped can look like it.
+BODY_MARK = Markup("<!--body-->")
+CSV_TYPE = "text/csv"
+
+
+class IncompleteDownload(Exception):
+    """A download's job failed after the file had started to go out."""
+
+
+def wait_first(job: Job, grace: float) -> list[bytes]:
+    """Wait up to `grace` seconds for the first output or the job's end.
+
+    Returns the output read so far (empty if none came); `job.status` is set
+    if the job ended.
+    """
+    deadline = time.monotonic() + grace
+    while job.status is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return []
+        data = job.read_chunk(idle=min(left, IDLE_SECONDS))
+        if data:
+            return [data]
+    return []
+
+
+def kind_of(meta: Meta) -> str:
+    """How a result is shown: "table" (CSV), "text" (other text/*), or "file"."""
+    if meta.type == CSV_TYPE:
+        return "table"
+    if meta.type.startswith("text/"):
+        return "text"
+    return "file"
+
+
+class _TextRenderer:
+    """Output as escaped text in a <pre>; bad UTF-8 shows as U+FFFD."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.empty = True
+
+    def start(self) -> str:
+        return str(get_template_attribute("_result.html", "text_start")())
+
+    def feed(self, data: bytes) -> str:
+        self.empty = False
+        return str(escape(self._decoder.decode(data)))
+
+    def close(self) -> str:
+        return str(escape(self._decoder.decode(b"", final=True))) + self.abort()
+
+    def abort(self) -> str:
+        return str(get_template_attribute("_result.html", "text_end")())
+
+
+class _TableRenderer:
+    """CSV output as an HTML table, the first row as its header."""
+
+    def __init__(self, caption: str) -> None:
+        self._caption = caption
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._splitter = RowSplitter()
+        self._had_header = False
+        self.empty = True
+
+    def start(self) -> str:
+        return str(get_template_attribute("_result.html", "table_start")(self._caption))
+
+    def feed(self, data: bytes) -> str:
+        return self._rows(self._splitter.feed(self._decoder.decode(data)))
+
+    def close(self) -> str:
+        rows = self._splitter.feed(self._decoder.decode(b"", final=True)) + self._splitter.close()
+        return self._rows(rows) + self.abort()
+
+    def abort(self) -> str:
+        return str(get_template_attribute("_result.html", "table_end")(self._had_header))
+
+    def _rows(self, rows: list[list[str]]) -> str:
+        # csv gives [] for a blank line; it is no row of the table.
+        rows = [row for row in rows if row]
+        if not rows:
+            return ""
+        self.empty = False
+        html = ""
+        if not self._had_header:
+            html = str(get_template_attribute("_result.html", "table_header")(rows[0]))
+            self._had_header = True
+            rows = rows[1:]
+        if rows:
+            html += str(get_template_attribute("_result.html", "table_rows")(rows))
+        return html
+
+
+def page_response(report: Report, meta: Meta, job: Job, first: list[bytes], fields: list[tuple[str, str]]) -> Response:
+    """A 200 page that shows the job's output as it comes; it owns `job` from now on."""
+    kind = kind_of(meta)
+    # The stub's title, not meta.title: the stub's is in the user's language.
+    title = report.title
+    renderer: _TextRenderer | _TableRenderer = _TableRenderer(title) if kind == "table" else _TextRenderer()
+    page = render_template("result.html", report=report, title=title, kind=kind, fields=fields, body=BODY_MARK)
+    head, tail = page.split(BODY_MARK)
+    outcome = get_template_attribute("_result.html", "outcome")
+
+    def generate() -> Iterator[str]:
+        problem: Problem | None = None
+        try:
+            yield head + renderer.start()
+            for early in first:
+                yield renderer.feed(early) or KEEPALIVE
+            while (data := job.read_chunk(IDLE_SECONDS)) is not None:
+                yield (renderer.feed(data) if data else "") or KEEPALIVE
+            yield renderer.close()
+        except CSVTooLong as exc:
+            problem = Problem(502, _("The report's table is malformed"), _("A row of the table is too long to show."))
+            current_app.logger.warning("report %s: %s", report.name, exc)
+            yield renderer.abort()
+        finally:
+            # Also reached when the browser went away (GeneratorExit): the
+            # job is then cancelled on the sys side.
+            job.close()
+        if problem is None and job.status is not None and not job.status.ok:
+            problem = explain(job.status)
+        yield str(outcome(problem, renderer.empty)) + tail
+
+    response = Response(stream_with_context(generate()), status=200, mimetype="text/html")
+    # A generator that is never started has no `finally` to run.
+    response.call_on_close(job.close)
+    # Proxies such as nginx would otherwise hold the page until it is complete.
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+def download_response(report: Report, meta: Meta, job: Job, first: list[bytes]) -> Response:
+    """The job's output as a file to save; it owns `job` from now on."""
+
+    def generate() -> Iterator[bytes]:
+        try:
+            yield from first
+            while (data := job.read_chunk(IDLE_SECONDS)) is not None:
+                if data:
+                    yield data
+        finally:
+            job.close()
+        status = job.status
+        if status is not None and not status.ok:
+            current_app.logger.warning(
+                "report %s: download cut off after %d bytes: %s %s",
+                report.name,
+                job.bytes_received,
+                status.status.value,
+                status.message,
+            )
+            raise IncompleteDownload(f"report {report.name}: {status.status.value}: {status.message}")
+
+    content_type = f"{meta.type}; charset=utf-8" if meta.type.startswith("text/") else meta.type
+    response = Response(stream_with_context(generate()), status=200, content_type=content_type)
+    response.call_on_close(job.close)
+    response.headers.set("Content-Disposition", "attachment", filename=meta.filename or default_filename(report, meta))
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+def default_filename(report: Report, meta: Meta) -> str:
+    """A download name for a job whose map gives none: the report's name and an extension."""
+    extension = ".csv" if meta.type == CSV_TYPE else mimetypes.guess_extension(meta.type, strict=False) or ""
+    return report.name + extension
