@@ -19,6 +19,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("sysside.commands.demo", "demo_group", "The demo: a small Financial Information System."),
     "bench": ("sysside.commands.bench", "bench_group", "Measure what the hole costs."),
     "up": ("sysside.commands.up", "up_command", "Set up and run the whole service in the foreground."),
+    "start": ("sysside.commands.control", "start_command", "Start the service in the background."),
+    "stop": ("sysside.commands.control", "stop_command", "Stop the service."),
+    "status": ("sysside.commands.control", "status_command", "Say what runs and what is wrong (LSB exit codes)."),
 }
 
 

@@ -28,10 +28,11 @@ from hole.spool import DAEMON_FIFO, INPUT_FILE, JOBS_DIR, RESULT_FIFO
 from hole.status import Status, StatusRecord
 from sysside import DaemonError
 from sysside.audit import Log
+from sysside.cgroups import Group
 from sysside.eventloop import READ, EventLoop
 from sysside.executor import JobRun
 from sysside.fieldtypes import Rejection
-from sysside.jobmap import JobMap, JobMapError, load_jobmap
+from sysside.jobmap import JobMap, JobMapError, JobSpec, load_jobmap
 from sysside.settings import Settings
 from sysside.spoolio import NoReader, SpoolError, open_job_dir, open_result, read_input
 from sysside.validate import validate_fields
@@ -79,6 +80,13 @@ class Daemon:
         self._discarding = False
         self._fds: dict[str, int] = {}
         self._owner = -1
+        # Job control groups, one per job slot, reused: making and removing
+        # a group per job would cost more than the hole itself.
+        self._cgroup_root: Group | None = None
+        self._home_cgroup: Group | None = None
+        self._free_slots: list[int] = []
+        self._slot_limits: dict[int, tuple[int | None, int | None]] = {}
+        self._job_slots: dict[str, int] = {}
 
     # -- start and stop -------------------------------------------------------
 
@@ -135,9 +143,46 @@ class Daemon:
         signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, _wake_only)
+        if self.settings.cgroup:
+            self._open_cgroups(self.settings.cgroup)
         self.loop.add(self._fds["requests"], READ, self._on_requests)
         self.loop.add(wake_read, READ, self._on_signals)
         self._sweep()
+
+    def _open_cgroups(self, relative: str) -> None:
+        root = Group.at(relative)
+        if root is None:
+            raise DaemonError("--cgroup was given but this machine has no memory and pids control groups")
+        for path in root.dirs.values():
+            if not os.access(path, os.W_OK):
+                raise DaemonError(f"control group {path} is missing or not writable by this user")
+        home = Group.of_self()
+        if home is None or home.version != root.version or not home.writable():
+            raise DaemonError(
+                "with --cgroup the daemon must run in a control group it may move itself back into"
+                " (make one owned by this user and start the daemon in it)"
+            )
+        self._cgroup_root = root
+        self._home_cgroup = home
+        self._free_slots = list(range(self.settings.max_jobs))
+
+    def _take_slot(self, job_id: str, spec: JobSpec) -> tuple[Group, Group] | None:
+        if self._cgroup_root is None or self._home_cgroup is None:
+            return None
+        slot = self._free_slots.pop()
+        group = self._cgroup_root.child(f"slot{slot}")
+        limits = (spec.limits.memory, spec.limits.processes)
+        if self._slot_limits.get(slot) != limits:
+            group.create()
+            group.set_limits(*limits)
+            self._slot_limits[slot] = limits
+        self._job_slots[job_id] = slot
+        return group, self._home_cgroup
+
+    def _give_back_slot(self, job_id: str) -> None:
+        slot = self._job_slots.pop(job_id, None)
+        if slot is not None:
+            self._free_slots.append(slot)
 
     def _close(self) -> None:
         signal.set_wakeup_fd(-1)
@@ -301,6 +346,14 @@ class Daemon:
             self._audit_refused(request, refusal, values)
             return
         assert spec is not None
+        try:
+            cgroup = self._take_slot(request.job_id, spec)
+        except OSError as exc:
+            self._give_back_slot(request.job_id)
+            refusal = StatusRecord(Status.INTERNAL_ERROR, f"cannot set up the job's control group: {exc.strerror}")
+            self._reply(result_fd, refusal)
+            self._audit_refused(request, refusal, values)
+            return
         job = JobRun(
             self.loop,
             self.log,
@@ -311,6 +364,7 @@ class Daemon:
             self.settings.capture_limit,
             self._fds["devnull"],
             self._job_done,
+            cgroup,
         )
         self.active[request.job_id] = job
         job.start()
@@ -362,6 +416,7 @@ class Daemon:
 
     def _job_done(self, job: JobRun) -> None:
         self.active.pop(job.job_id, None)
+        self._give_back_slot(job.job_id)
         self.log.audit(job.audit_record())
         self._stop_if_idle()
 

@@ -26,6 +26,7 @@ from hole.limits import MAX_CHUNK
 from hole.meta import FILENAME_RE, Meta
 from hole.status import Status, StatusRecord
 from sysside.audit import Log
+from sysside.cgroups import Group
 from sysside.eventloop import ERROR, READ, WRITE, EventLoop, Timer
 from sysside.jobmap import JobSpec
 from sysside.spawn import rlimits, spawn_step
@@ -128,6 +129,7 @@ class JobRun:
         capture_limit: int,
         devnull: int,
         on_done: Callable[["JobRun"], None],
+        cgroup: tuple[Group, Group] | None = None,
     ) -> None:
         self.loop = loop
         self.log = log
@@ -137,6 +139,12 @@ class JobRun:
         self.capture_limit = capture_limit
         self.devnull = devnull
         self.on_done = on_done
+        # The job's own control group and the daemon's, if the daemon has
+        # them. The daemon steps into the job's group to spawn, so each step
+        # starts inside it (a step moved in after it starts could fork out
+        # first); a kill empties the group, escaped children too.
+        self.cgroup = cgroup[0] if cgroup else None
+        self._home_cgroup = cgroup[1] if cgroup else None
         self.started = time.monotonic()
         self.steps: list[StepRecord] = []
         self.outcome: StatusRecord | None = None
@@ -262,14 +270,20 @@ class JobRun:
                 if prepared is not None:
                     prepared.close(self.devnull)
                 prepared = self._prepare(index)
-            pid = spawn_step(
-                step.program,
-                prepared.argv,
-                prepared.env,
-                (prepared.stdin_read, prepared.out_write, prepared.diag_write),
-                self._limits,
-                step.cwd,
-            )
+            if self.cgroup is not None:
+                self.cgroup.add(os.getpid())
+            try:
+                pid = spawn_step(
+                    step.program,
+                    prepared.argv,
+                    prepared.env,
+                    (prepared.stdin_read, prepared.out_write, prepared.diag_write),
+                    self._limits,
+                    step.cwd,
+                )
+            finally:
+                if self._home_cgroup is not None:
+                    self._home_cgroup.add(os.getpid())
             pidfd = os.pidfd_open(pid)
         except OSError as exc:
             if prepared is not None:
@@ -515,6 +529,9 @@ class JobRun:
         return {"step": self._running.record.number, "program": self._running.record.program}
 
     def _kill_group(self) -> None:
+        if self.cgroup is not None:
+            with contextlib.suppress(OSError):
+                self.cgroup.kill()
         if self._running is None or self._live_pid is None:
             return
         try:

@@ -35,6 +35,13 @@ class Settings:
         default=None,
         metadata={"doc": "Owner required of job files; by default the owner of the spool's jobs/ directory."},
     )
+    cgroup: str | None = field(
+        default=None,
+        metadata={
+            "doc": "Control group (relative to the cgroup roots) in which each job gets its own, with memory and"
+            " pids limits from the job's limits; the daemon's user must own it."
+        },
+    )
     audit_file: Path | None = field(
         default=None,
         metadata={"doc": "Where audit records go (JSON lines); by default the log on stderr."},

@@ -57,6 +57,11 @@ _DEFAULTS = Settings(spool=Path(), jobs_file=Path())
     "--audit-log", type=click.Path(path_type=Path), default=None, help="Append audit records here instead of to stderr."
 )
 @click.option(
+    "--cgroup",
+    default=None,
+    help="Control group (relative to the cgroup roots, owned by this user) for per-job memory and pids limits.",
+)
+@click.option(
     "--create-spool/--no-create-spool",
     default=True,
     show_default=True,
@@ -72,6 +77,7 @@ def daemon_command(
     web_uid: int | None,
     audit_log: Path | None,
     create_spool: bool,
+    cgroup: str | None,
 ) -> None:
     """Run the listener daemon in the foreground until SIGTERM or Ctrl-C.
 
@@ -99,6 +105,7 @@ def daemon_command(
         sweep_interval=sweep_interval,
         web_uid=web_uid,
         audit_file=audit_log,
+        cgroup=cgroup,
     )
     audit_stream = None
     try:
