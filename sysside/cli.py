@@ -15,9 +15,11 @@ from sysside.commands import HoleContext
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "daemon": ("sysside.commands.daemon", "daemon_command", "Run the listener daemon in the foreground."),
     "submit": ("sysside.commands.submit", "submit_command", "Submit a job and stream its result to stdout."),
+    "jail": ("sysside.commands.jail", "jail_group", "Build, fix the permissions of, and audit the web side's jail."),
     "jobs": ("sysside.commands.jobs", "jobs_group", "Check and inspect the job map."),
     "demo": ("sysside.commands.demo", "demo_group", "The demo: a small Financial Information System."),
     "bench": ("sysside.commands.bench", "bench_group", "Measure what the hole costs."),
+    "review": ("sysside.commands.review", "review_command", "Review report stubs and approve them."),
     "up": ("sysside.commands.up", "up_command", "Set up and run the whole service in the foreground."),
     "start": ("sysside.commands.control", "start_command", "Start the service in the background."),
     "stop": ("sysside.commands.control", "stop_command", "Stop the service."),

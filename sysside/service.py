@@ -8,6 +8,9 @@ Rules:
    only this supervisor, which stops the web side first (no new jobs) and
    the daemon second (running jobs end within their timeouts).
 3. If either side dies, the other is stopped and the reason is reported.
+4. From start() to the end of serve_until_signal(), SIGINT and SIGTERM are
+   only recorded (catching_signals); the loops that wait check the record,
+   so a stop asked for while starting still stops what has started.
 """
 
 import contextlib
@@ -18,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,11 @@ from sysside.state import StateDir
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 40.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM came while the service was starting; what had started is stopped."""
 
 
 @dataclass
@@ -82,6 +90,7 @@ class Service:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.sides: list[Side] = []
+        self.signals: list[int] = []
 
     @property
     def url(self) -> str:
@@ -89,9 +98,33 @@ class Service:
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{self.config.port}/"
 
-    def start(self) -> None:
-        """Start the daemon, then the web side; raise DaemonError if either fails."""
-        listener = bind_listener(self.config.host, self.config.port)
+    @contextlib.contextmanager
+    def catching_signals(self) -> Iterator[None]:
+        """Inside, SIGINT and SIGTERM only land in self.signals (rule 4)."""
+
+        def note(signum: int, frame: object) -> None:
+            self.signals.append(signum)
+
+        previous = {s: signal.signal(s, note) for s in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _check_signals(self) -> None:
+        if self.signals:
+            raise Interrupted(f"stopped by signal {signal.Signals(self.signals[0]).name} while starting")
+
+    def start(self, listener: socket.socket | None = None) -> None:
+        """Start the daemon, then the web side; raise DaemonError if either fails.
+
+        `listener` is a socket from bind_listener(), for a caller that checks
+        the port before anything else; this method closes it. Without it the
+        socket is bound here.
+        """
+        if listener is None:
+            listener = bind_listener(self.config.host, self.config.port)
         try:
             self._start_daemon()
             self._start_web(listener)
@@ -136,6 +169,7 @@ class Service:
         side = self._spawn("daemon", argv, os.environ)
         deadline = time.monotonic() + READY_TIMEOUT
         while '"daemon.ready"' not in side.log_tail(50):
+            self._check_signals()
             if side.process.poll() is not None or time.monotonic() > deadline:
                 raise DaemonError(f"the daemon did not start; its log says:\n{side.log_tail()}")
             time.sleep(0.02)
@@ -162,6 +196,9 @@ class Service:
         web = self.sides[-1]
         last_error = ""
         while time.monotonic() < deadline:
+            if self.signals:
+                self.stop()
+                self._check_signals()
             if web.process.poll() is not None:
                 break
             try:
@@ -201,25 +238,29 @@ class Service:
                 side.pid_file.unlink()
         self.sides.clear()
 
-    def serve_until_signal(self) -> int:
-        """Block until SIGINT or SIGTERM (0) or until a side dies (1)."""
-        received: list[int] = []
+    def serve_until_signal(self) -> None:
+        """Block until SIGINT or SIGTERM, then stop both sides.
 
-        def note(signum: int, frame: object) -> None:
-            received.append(signum)
-
-        previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            while not received:
+        Raises DaemonError, after stopping the other side, if a side dies.
+        """
+        with self.catching_signals():
+            while not self.signals:
                 dead = self.dead_side()
                 if dead is not None:
                     tail = dead.log_tail()
-                    code = dead.process.returncode
                     self.stop()
-                    raise DaemonError(f"the {dead.name} side exited (status {code}); its log says:\n{tail}")
+                    raise DaemonError(
+                        f"the {dead.name} side exited ({describe_exit(dead.process.returncode)}); its log says:\n{tail}"
+                    )
                 time.sleep(0.2)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-        self.stop()
-        return 0
+            self.stop()
+
+
+def describe_exit(returncode: int) -> str:
+    """Popen's returncode in words: "status 3" or "killed by SIGKILL"."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"status {returncode}"

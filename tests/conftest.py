@@ -22,6 +22,18 @@ from sysside.demo import DemoPaths, init_demo
 READY_TIMEOUT = 15.0
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `root` skips without root, except under CI=true, where it fails.
+
+    CI runs as root: a root test that cannot run there is a broken CI, not
+    a test to skip.
+    """
+    if item.get_closest_marker("root") is not None and os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("this test needs root, and CI=true: root tests must run in CI")
+        pytest.skip("needs root (runs in CI)")
+
+
 @dataclass
 class RunningDaemon:
     """A `hole daemon` process started for a test."""

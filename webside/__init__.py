@@ -39,10 +39,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
 
-    registry = Registry.load(app.config["STUBS_DIR"])
+    registry = Registry.load(app.config["STUBS_DIR"], dev=app.config["HOLE_DEV"])
     for path, reason in registry.broken.items():
         app.logger.warning("report stub %s left out: %s", path, reason)
+    for path, reason in registry.refused.items():
+        app.logger.warning("report stub %s refused: %s", path, reason)
+    for name, reason in sorted(registry.unapproved.items()):
+        app.logger.warning("report stub %s served without approval, because HOLE_DEV is on: %s", name, reason)
     app.extensions[reports.REGISTRY_KEY] = registry
+    unapproved = sorted(registry.unapproved)
+    app.context_processor(lambda: {"unapproved_reports": unapproved})
 
     app.register_blueprint(reports.bp)
     app.add_url_rule("/", endpoint="index", view_func=reports.index)

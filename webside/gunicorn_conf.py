@@ -32,5 +32,9 @@ keepalive = 5
 # The launcher passes its own --bind (a socket it opened outside the jail).
 bind = [os.environ.get("HOLE_WEB_BIND", "127.0.0.1:8000")]
 
+# gunicorn's control socket would live in $HOME, which the jail does not
+# have (and a read-only root could not hold); nothing here uses it.
+control_socket_disable = True
+
 accesslog = "-"
 errorlog = "-"

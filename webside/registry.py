@@ -10,6 +10,12 @@ Rules:
    translated title), and `JOB` (the job-map name, if not the report's own).
 3. What a stub returns is checked here, on every call, so nothing
    untyped leaves this module.
+4. Only a stub approved as it is now (webside.approval) is imported at
+   all; any other is listed in `refused` with why and never runs. With
+   `dev` (the HOLE_DEV setting) such stubs are served too, and listed in
+   `unapproved` so that every page can say so.
+5. The bytes checked against the approval are the bytes that run: the
+   file is read once.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import importlib.util
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,6 +33,7 @@ from typing import Any
 from wtforms import Form
 
 from hole.inputfile import FIELD_NAME_RE
+from webside.approval import Manifest, ManifestError, load_manifest, stub_files
 
 # The same grammar as a job name (hole/request.py): a report's name is in
 # its URL and is the default job name.
@@ -81,37 +88,66 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class Registry:
-    """The reports that loaded (by name) and the files that did not (with why)."""
+    """The reports served (by name), the files left out (with why), and approval's part in it.
+
+    `broken`: stub path -> why it cannot be served. `refused`: stub path ->
+    why it is not approved as it is now (never imported). `unapproved`:
+    report name -> why it is not approved, for reports served anyway
+    because `dev` was on.
+    """
 
     reports: dict[str, Report]
     broken: dict[str, str]
+    refused: dict[str, str] = field(default_factory=dict)
+    unapproved: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, directory: str | Path) -> Registry:
-        """Load every stub in `directory`; a missing folder gives no reports."""
-        folder = Path(directory)
+    def load(cls, directory: str | Path, *, dev: bool = False) -> Registry:
+        """Load every approved stub in `directory` (every stub with `dev`); a missing folder gives no reports."""
         reports: dict[str, Report] = {}
         broken: dict[str, str] = {}
-        paths = sorted(folder.glob("*.py")) if folder.is_dir() else []
-        for path in paths:
-            if path.name.startswith("_"):
+        refused: dict[str, str] = {}
+        unapproved: dict[str, str] = {}
+        manifest, manifest_problem = _manifest(directory)
+        for path in stub_files(directory):
+            name = path.stem
+            if not NAME_RE.fullmatch(name):
+                broken[str(path)] = f"the file name must match {NAME_RE.pattern}.py (lower case, digits and _)"
                 continue
             try:
-                reports[path.stem] = _load_report(path)
+                source = path.read_bytes()
+            except OSError as exc:
+                broken[str(path)] = f"it cannot be read: {exc.strerror}"
+                continue
+            why = manifest_problem or manifest.why_not_served(name, source)
+            if why is not None and not dev:
+                refused[str(path)] = why
+                continue
+            try:
+                reports[name] = _load_report(path, source)
             except _Unusable as exc:
                 broken[str(path)] = str(exc)
-        return cls(reports, broken)
+                continue
+            if why is not None:
+                unapproved[name] = why
+        return cls(reports, broken, refused, unapproved)
+
+
+def _manifest(directory: str | Path) -> tuple[Manifest, str | None]:
+    """The folder's manifest, or an empty one and why it cannot be used."""
+    try:
+        return load_manifest(directory), None
+    except ManifestError as exc:
+        return Manifest({}), f"the approval manifest cannot be used ({exc}); nothing counts as approved"
 
 
 class _Unusable(Exception):
     pass
 
 
-def _load_report(path: Path) -> Report:
+def _load_report(path: Path, source: bytes) -> Report:
     name = path.stem
-    if not NAME_RE.fullmatch(name):
-        raise _Unusable(f"the file name must match {NAME_RE.pattern}.py (lower case, digits and _)")
-    module = _import(path)
+    module = _import(path, source)
     for function in ("show_form", "prepare_input"):
         if not callable(getattr(module, function, None)):
             raise _Unusable(f"it has no {function}() function")
@@ -135,20 +171,24 @@ def _load_report(path: Path) -> Report:
     )
 
 
-def _import(path: Path) -> ModuleType:
+def _import(path: Path, source: bytes) -> ModuleType:
     # A name per file, so two folders' b12.py (in tests, or after a reload)
     # never overwrite each other in sys.modules.
     digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
     module_name = f"hole_stub_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
+    if spec is None:
         raise _Unusable("it cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     # Registered while it runs so that dataclasses and typing in the stub,
     # which look their module up by name, work as in any module.
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        # The bytes already checked against the approval, not the file read
+        # again: a file replaced in between must not run. dont_inherit keeps
+        # this module's __future__ imports out of the stub.
+        code = compile(source, str(path), "exec", dont_inherit=True)
+        exec(code, module.__dict__)  # noqa: S102 (the approved stub's own code, as an import would run it)
     except SyntaxError as exc:
         del sys.modules[module_name]
         raise _Unusable(f"syntax error on line {exc.lineno}: {exc.msg}") from None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import mimetypes
+import re
 import time
 from collections.abc import Iterator
 
@@ -37,6 +38,9 @@ KEEPALIVE = "<!---->"
 # Stands for the output in the rendered page; nothing escaped can look like it.
 BODY_MARK = Markup("<!--body-->")
 CSV_TYPE = "text/csv"
+# A table cell that reads as a number (amount, count, percentage) is set
+# right-aligned so that its digits line up down the column.
+NUMBER_RE = re.compile(r"[-+]?[0-9][0-9,]*(?:\.[0-9]+)?%?")
 
 
 class IncompleteDownload(Exception):
@@ -91,12 +95,17 @@ class _TextRenderer:
 
 
 class _TableRenderer:
-    """CSV output as an HTML table, the first row as its header."""
+    """CSV output as an HTML table, the first row as its header.
+
+    The header is held back until the first data row comes, so that the
+    columns that hold numbers are right-aligned in the header too.
+    """
 
     def __init__(self, caption: str) -> None:
         self._caption = caption
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._splitter = RowSplitter()
+        self._header: list[str] | None = None
         self._had_header = False
         self.empty = True
 
@@ -111,22 +120,32 @@ class _TableRenderer:
         return self._rows(rows) + self.abort()
 
     def abort(self) -> str:
-        return str(get_template_attribute("_result.html", "table_end")(self._had_header))
+        return self._header_html([]) + str(get_template_attribute("_result.html", "table_end")(self._had_header))
 
     def _rows(self, rows: list[list[str]]) -> str:
         # csv gives [] for a blank line; it is no row of the table.
         rows = [row for row in rows if row]
+        if self._header is None and rows:
+            self._header, rows = rows[0], rows[1:]
         if not rows:
             return ""
+        # A header alone is no result: the page then says there was none.
         self.empty = False
-        html = ""
-        if not self._had_header:
-            html = str(get_template_attribute("_result.html", "table_header")(rows[0]))
-            self._had_header = True
-            rows = rows[1:]
-        if rows:
-            html += str(get_template_attribute("_result.html", "table_rows")(rows))
-        return html
+        cells = [[(cell, is_number(cell)) for cell in row] for row in rows]
+        return self._header_html(cells[0]) + str(get_template_attribute("_result.html", "table_rows")(cells))
+
+    def _header_html(self, first_row: list[tuple[str, bool]]) -> str:
+        """The header row, once: aligned as `first_row` is (left where it has no cell)."""
+        if self._had_header or self._header is None:
+            return ""
+        self._had_header = True
+        numbers = [number for _, number in first_row]
+        cells = [(name, i < len(numbers) and numbers[i]) for i, name in enumerate(self._header)]
+        return str(get_template_attribute("_result.html", "table_header")(cells))
+
+
+def is_number(cell: str) -> bool:
+    return NUMBER_RE.fullmatch(cell.strip()) is not None
 
 
 def page_response(report: Report, meta: Meta, job: Job, first: list[bytes], fields: list[tuple[str, str]]) -> Response:

@@ -124,7 +124,7 @@ SETTINGS = (
         "STUBS_DIR",
         _path,
         str(PROJECT_DIR / "stubs"),
-        "str. The folder of approved report stubs, one <name>.py per report.",
+        "str. The folder of report stubs, one <name>.py per report, and their approval manifest, approved.json.",
     ),
     Setting(
         "BABEL_DEFAULT_LOCALE",
@@ -139,6 +139,15 @@ SETTINGS = (
         _flag,
         False,
         "bool. Show a 'not jailed' banner on every page: set by `hole up` when it runs the web side without a jail.",
+    ),
+    Setting(
+        "HOLE_DEV",
+        _flag,
+        False,
+        "bool. Also serve report stubs that the webmaster has not approved, or "
+        "that changed since their approval, and name them in a banner on every "
+        "page: set by `hole up --dev`, for development only. Off, such stubs "
+        "are refused and each is named in the log.",
     ),
     Setting(
         "HOLE_SECURE_COOKIES",

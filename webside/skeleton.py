@@ -155,14 +155,16 @@ BAD = [
 ]
 
 
+# HOLE_DEV (dev=True) serves the stub before the webmaster has approved it,
+# and again each time it changes: a real site serves only approved stubs.
 @pytest.fixture
 def app() -> Flask:
-    return create_app({"TESTING": True, "STUBS_DIR": str(STUBS_DIR), "WTF_CSRF_ENABLED": False})
+    return create_app({"TESTING": True, "STUBS_DIR": str(STUBS_DIR), "WTF_CSRF_ENABLED": False, "HOLE_DEV": True})
 
 
 @pytest.fixture
 def report() -> Report:
-    return Registry.load(STUBS_DIR).reports[NAME]
+    return Registry.load(STUBS_DIR, dev=True).reports[NAME]
 
 
 def test_form_shows_every_field(app: Flask) -> None:
@@ -199,13 +201,15 @@ def test_bad_input_is_refused(app: Flask, report: Report, field: str, value: str
 JOB_ENTRY = """\
 # The job-map entry for the $name report (see docs/jobmap.md). The webmaster
 # adds it to the job map, checks it with `hole jobs check FILE`, and approves
-# the stub. Its fields match the stub's form exactly; its one step prints
+# the stub with `hole review $name --approve`. Its fields match the stub's form exactly; its one step prints
 # them back, so the report works as soon as the entry is in. Replace the
 # step with the real programs.
 [jobs.$name]
 title = "$title"
 description = "Say in one line what this report shows."
 output = "text/plain"
+timeout = "30s"
+limits = { cpu = "30s", memory = "1GB", open_files = 64, processes = 256, file_size = "64MB" }
 fields.reference = { type = "text", regex = "[A-Za-z0-9][A-Za-z0-9 .-]*", max = 20, required = true }
 fields.account = { type = "digits", min = 8, max = 8, required = true }
 fields.year = { type = "int", min = 1990, max = 2100, required = true }

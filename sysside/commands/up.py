@@ -2,15 +2,17 @@
 
 import os
 import pwd
+import time
 from pathlib import Path
 
 import click
 
 from sysside import DaemonError
 from sysside.commands import HoleError
+from sysside.control import clear_service_info, write_service_info
 from sysside.daemon import prepare_spool
 from sysside.demo import init_demo
-from sysside.service import Service, ServiceConfig
+from sysside.service import Interrupted, Service, ServiceConfig, bind_listener
 from sysside.state import StateDir, default_state_dir
 
 BANNER = """\
@@ -62,7 +64,49 @@ def up_command(
     """
     state_dir = StateDir((state or default_state_dir()).absolute())
     try:
+        # The port first: it is the likeliest failure, and it must be
+        # reported before anything is made or started.
+        listener = bind_listener(host, port)
+    except DaemonError as exc:
+        raise HoleError(str(exc)) from None
+    try:
+        jobs_file = _prepare(state_dir, jobs_file)
+    except BaseException:
+        listener.close()
+        raise
+    service = Service(
+        ServiceConfig(state=state_dir, jobs_file=jobs_file, host=host, port=port, stubs_dir=stubs_dir, dev=dev)
+    )
+    with service.catching_signals():
+        try:
+            service.start(listener)
+        except Interrupted:
+            click.echo("stopped", err=True)
+            return
+        except DaemonError as exc:
+            raise HoleError(str(exc)) from None
+        except OSError as exc:
+            raise HoleError(f"cannot start: {exc}") from None
+        try:
+            _announce(service, state_dir, jobs_file)
+            service.serve_until_signal()
+        except DaemonError as exc:
+            raise HoleError(str(exc)) from None
+        finally:
+            # Already done by serve_until_signal(), but not if _announce() failed:
+            # no side may outlive this command.
+            service.stop()
+            clear_service_info(state_dir)
+    click.echo("stopped", err=True)
+
+
+def _prepare(state_dir: StateDir, jobs_file: Path | None) -> Path:
+    """Make the state folder, the demo (unless a job map is given) and the spool; return the job map."""
+    try:
         state_dir.prepare()
+    except DaemonError as exc:
+        raise HoleError(f"{exc}; fix it or choose another with --state") from None
+    try:
         if jobs_file is None:
             demo = state_dir.demo
             if not (demo / "jobs.toml").exists():
@@ -70,14 +114,25 @@ def up_command(
             jobs_file = init_demo(demo).jobs_file
         for made in prepare_spool(state_dir.spool):
             click.echo(f"created {made}", err=True)
-        service = Service(
-            ServiceConfig(state=state_dir, jobs_file=jobs_file, host=host, port=port, stubs_dir=stubs_dir, dev=dev)
-        )
-        service.start()
     except DaemonError as exc:
         raise HoleError(str(exc)) from None
     except OSError as exc:
         raise HoleError(f"cannot start: {exc}") from None
+    return jobs_file
+
+
+def _announce(service: Service, state_dir: StateDir, jobs_file: Path) -> None:
+    state_dir.pid_file("supervisor").write_text(f"{os.getpid()}\n", encoding="ascii")
+    write_service_info(
+        state_dir,
+        {
+            "url": service.url,
+            "jailed": False,
+            "spool": str(state_dir.spool),
+            "jobs": str(jobs_file),
+            "started": time.time(),
+        },
+    )
     user = pwd.getpwuid(os.geteuid()).pw_name
     click.echo("hole-in-the-chroot is up")
     click.echo(BANNER.format(user=user))
@@ -86,8 +141,3 @@ def up_command(
     click.echo(f"  spool    {state_dir.spool}")
     click.echo(f"  logs     {state_dir.logs}/")
     click.echo("Press Ctrl-C to stop.", err=True)
-    try:
-        service.serve_until_signal()
-    except DaemonError as exc:
-        raise HoleError(str(exc)) from None
-    click.echo("stopped", err=True)

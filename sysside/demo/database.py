@@ -19,8 +19,11 @@ import sqlite3
 from pathlib import Path
 
 CATEGORIES = ("salaries", "supplies", "travel", "equipment")
-BUDGET_YEARS = range(2022, 2026)
-LEDGER_YEARS = range(2023, 2026)
+# Fixed years, so that examples and tests can name them, reaching up to the
+# year the database is made in, so that a form's default (this year) finds data.
+_THIS_YEAR = datetime.date.today().year
+BUDGET_YEARS = range(2022, max(2026, _THIS_YEAR + 1))
+LEDGER_YEARS = range(2023, max(2026, _THIS_YEAR + 1))
 LEDGER_ROWS = 360
 SEED = 1999
 

@@ -256,7 +256,7 @@ def test_sweep_survives_clients_removing_their_directories(jobs: SmallJobs, daem
 
 
 @pytest.mark.root
-@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+@pytest.mark.root  # chown to another uid
 def test_files_of_another_owner_are_refused(daemon: RunningDaemon) -> None:
     stranger = 54321
     with hand_job(daemon.spool, "echo") as job:

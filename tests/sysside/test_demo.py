@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from sysside.demo import EXAMPLE_JOB, DemoPaths, init_demo
+from sysside.demo import database as demo_database
 
 PROGRAMS = ("check_open", "authorize", "budget_12", "spending_csv", "ledger_csv", "yearend")
 CATEGORIES = ("salaries", "supplies", "travel", "equipment")
@@ -162,11 +163,11 @@ def test_database_holds_what_the_jobs_need(demo: DemoPaths) -> None:
     assert "99999999" in accounts
     assert set(accounts) - granted == {"99999999"}
     lines = query(demo, "SELECT DISTINCT year, category FROM budget_lines")
-    assert {year for year, _ in lines} == {2022, 2023, 2024, 2025}
+    assert {year for year, _ in lines} == set(demo_database.BUDGET_YEARS)
     assert {category for _, category in lines} == set(CATEGORIES)
     dates = [row[0] for row in query(demo, "SELECT date FROM transactions")]
     assert 200 <= len(dates) <= 1000
-    assert {date[:4] for date in dates} == {"2023", "2024", "2025"}
+    assert {date[:4] for date in dates} == {str(year) for year in demo_database.LEDGER_YEARS}
 
 
 def test_example_job_names_a_granted_account_with_a_budget(demo: DemoPaths) -> None:

@@ -272,11 +272,15 @@ def test_absolute_program_and_paths_with_braces(map_dir: Path) -> None:
 
 
 def test_hole_jobs_check_good_map(demo: DemoPaths) -> None:
-    result = CliRunner().invoke(main, ["jobs", "check", str(demo.jobs_file)])
+    # A uid given, so the check that needs one is not skipped with a note.
+    result = CliRunner().invoke(main, ["jobs", "check", str(demo.jobs_file), "--web-uid", "65534"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[-1] == f"{demo.jobs_file}: ok, 4 job(s)"
-    assert "b12: 3 step(s); fields account:digits, year:int" in lines
+    assert (
+        "b12: 3 step(s), timeout 10s; fields account:digits (at most 8 characters), "
+        "year:int (1990 to 2100, so at most 4 characters by its type)"
+    ) in lines
     assert sorted(line.split(":")[0] for line in lines[:-1]) == ["b12", "ledger", "spending", "yearend"]
     assert result.stderr == ""
 

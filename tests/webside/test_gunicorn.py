@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DaemonFactory, RunningDaemon
-from tests.webside.support import PROJECT_DIR
+from tests.webside.support import PROJECT_DIR, write_stub
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 20.0
@@ -162,8 +162,7 @@ def test_keepalive_notices_a_browser_leaving_a_quiet_report(
     jobs_file = tmp_path / "jobs.toml"
     jobs_file.write_text(f'[jobs.quiet]\ntitle = "Quiet"\ntimeout = "60s"\nsteps = [{{ run = ["{program}"] }}]\n')
     stubs = tmp_path / "stubs"
-    stubs.mkdir()
-    (stubs / "quiet.py").write_text(QUIET_STUB)
+    write_stub(stubs, "quiet", QUIET_STUB)
     daemon = daemon_factory(jobs_file)
     host, port = start_server(daemon.spool, stubs)
     conn, page = open_report(host, port, "quiet", {})

@@ -44,14 +44,21 @@ def test_writes_the_stub_and_its_test(dirs: tuple[Path, Path], made: Result) -> 
 
 
 def test_stub_loads_with_the_documented_functions(dirs: tuple[Path, Path], made: Result) -> None:
-    registry = Registry.load(dirs[0])
+    registry = Registry.load(dirs[0], dev=True)
     assert registry.broken == {}
     assert registry.reports[NAME].title == "Budget summary"
 
 
+def test_stub_is_not_approved_so_not_served_outside_dev(dirs: tuple[Path, Path], made: Result) -> None:
+    assert not (dirs[0] / "approved.json").exists()
+    registry = Registry.load(dirs[0])
+    assert registry.reports == {}
+    assert list(registry.refused) == [str(dirs[0] / f"{NAME}.py")]
+
+
 def test_printed_entry_matches_the_stubs_fields(dirs: tuple[Path, Path], made: Result) -> None:
     entry = tomllib.loads(made.stdout)["jobs"][NAME]
-    app = create_app({"TESTING": True, "STUBS_DIR": str(dirs[0])})
+    app = create_app({"TESTING": True, "STUBS_DIR": str(dirs[0]), "HOLE_DEV": True})
     with app.test_request_context():
         form = app.extensions["hole_registry"].reports[NAME].make_form()
         form_fields = {field.name for field in form if field.name != "csrf_token"}
