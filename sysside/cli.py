@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "daemon": ("sysside.commands.daemon", "daemon_command", "Run the listener daemon in the foreground."),
     "submit": ("sysside.commands.submit", "submit_command", "Submit a job and stream its result to stdout."),
     "jail": ("sysside.commands.jail", "jail_group", "Build, fix the permissions of, and audit the web side's jail."),
+    "launch": ("sysside.commands.launch", "launch_command", "Run the web side in the jail, confined (used by up)."),
     "jobs": ("sysside.commands.jobs", "jobs_group", "Check and inspect the job map."),
     "demo": ("sysside.commands.demo", "demo_group", "The demo: a small Financial Information System."),
     "bench": ("sysside.commands.bench", "bench_group", "Measure what the hole costs."),

@@ -33,6 +33,7 @@ from sysside.eventloop import READ, EventLoop
 from sysside.executor import JobRun
 from sysside.fieldtypes import Rejection
 from sysside.jobmap import JobMap, JobMapError, JobSpec, load_jobmap
+from sysside.linux import set_no_new_privs
 from sysside.settings import Settings
 from sysside.spoolio import NoReader, SpoolError, open_job_dir, open_result, read_input
 from sysside.validate import validate_fields
@@ -114,6 +115,9 @@ class Daemon:
         # No core dumps, of the daemon or of any step (they inherit this):
         # a core file would hold the fields and the programs' secrets.
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # Nothing the daemon or its steps run may gain privileges (setuid
+        # or file capabilities): it needs none, whoever starts it.
+        set_no_new_privs()
         spool = os.fspath(self.settings.spool)
         try:
             spool_fd = os.open(spool, _DIR_FLAGS & ~os.O_NOFOLLOW)

@@ -24,8 +24,18 @@ stops an escape the others miss, so none is optional):
    rlimits, then supplementary groups, gid and uid dropped for good (a
    setuid(0) afterwards must fail, and is tried), the parent-death signal
    (set after the uid change, which clears it), no_new_privs.
-8. Every fd but stdin (/dev/null), stdout and stderr (a pipe to the
-   launcher) and the listening socket (as fd 3) is closed; then exec.
+8. Landlock: read-only everywhere, writes only in the spool and tmp,
+   execution of the interpreter and its loader only, no TCP, no abstract
+   sockets or signals beyond the jail. A kernel without it is said in the
+   log, loudly; a kernel with it that refuses the ruleset stops the jail.
+9. Every fd but stdin (/dev/null), stdout and stderr (a pipe to the
+   launcher) and the listening socket (as fd 3) is closed; the seccomp
+   filter is loaded, last; then exec.
+
+Before all that, while still root in the new pid namespace, the child
+joins its control group and sets vm.memfd_noexec to 2 for the namespace:
+memfd_create + fexecve would otherwise run any binary whatever the mounts
+say (the seccomp filter refuses memfd_create too; this holds without it).
 """
 
 import contextlib
@@ -40,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sysside import DaemonError
+from sysside.cgroups import Group
+from sysside.landlock import Ruleset
 from sysside.linux import (
     CLONE_NEWIPC,
     CLONE_NEWNET,
@@ -63,6 +75,7 @@ from sysside.linux import (
     umount2,
     unshare,
 )
+from sysside.seccomp import jail_filter
 from sysside.users import Account
 
 LISTEN_FD = 3
@@ -80,6 +93,7 @@ class JailSpec:
     argv: Sequence[str]
     env: Mapping[str, str]
     listen_fd: int | None = None
+    cgroup: str | None = None
     spool: str = "var/spool/hole"
     tmp: str = "tmp"
     tmp_size: str = "64m"
@@ -123,6 +137,15 @@ def launch(spec: JailSpec) -> int:
 
 def _child(spec: JailSpec, root: Path, log_fd: int, life_fd: int) -> None:
     devnull = os.open("/dev/null", os.O_RDWR)
+    if spec.cgroup:
+        group = Group.at(spec.cgroup)
+        if group is None:
+            raise DaemonError(f"control group {spec.cgroup} asked for, but this machine has none")
+        group.add(os.getpid())
+    _say(log_fd, _memfd_noexec())
+    # libseccomp is loaded now: the jail has no copy of it.
+    syscall_filter = jail_filter()
+    loaders = [f"/{p.relative_to(root)}" for p in sorted(root.glob("lib*/ld-linux*"))]
     _mount_jail(spec, root)
     os.chdir(root)
     pivot_root(".", ".")
@@ -141,8 +164,33 @@ def _child(spec: JailSpec, root: Path, log_fd: int, life_fd: int) -> None:
     if select.select([life_fd], [], [], 0)[0]:
         os._exit(1)
     set_no_new_privs()
+    ruleset = Ruleset(
+        read_only=["/"],
+        read_write=[f"/{spec.spool}", f"/{spec.tmp}", "/dev/null"],
+        executable=[spec.argv[0], *loaders],
+    )
+    abi, missing = ruleset.apply()
+    for line in missing:
+        _say(log_fd, f"WARNING {line}")
+    _say(log_fd, f"layers: landlock ABI {abi}, seccomp {len(syscall_filter.rules)} rules, uid {os.getuid()}")
     _arrange_fds(devnull, log_fd, spec.listen_fd)
+    syscall_filter.load()
     os.execve(spec.argv[0], list(spec.argv), dict(spec.env))
+
+
+def _say(log_fd: int, line: str) -> None:
+    os.write(log_fd, f"launcher: {line}\n".encode())
+
+
+def _memfd_noexec() -> str:
+    # The sysctl is per pid namespace, set by a writer inside it: this
+    # child is pid 1 of the new one, so the host's setting is untouched.
+    try:
+        with open("/proc/sys/vm/memfd_noexec", "w", encoding="ascii") as sysctl:
+            sysctl.write("2")
+    except OSError as exc:
+        return f"WARNING vm.memfd_noexec not set ({exc.strerror}): memfd_create is refused by seccomp only"
+    return "vm.memfd_noexec = 2 in the jail's pid namespace"
 
 
 def _mount_jail(spec: JailSpec, root: Path) -> None:

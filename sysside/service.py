@@ -21,11 +21,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sysside import DaemonError
+from sysside.interpreter import import_path, shared_python
+from sysside.jailed import JailedSetup, daemon_cgroup_entry
 from sysside.state import StateDir
 
 READY_TIMEOUT = 30.0
@@ -66,6 +68,13 @@ class ServiceConfig:
     stubs_dir: Path | None = None
     dev: bool = False
     web_env: dict[str, str] = field(default_factory=dict)
+    # Set when serving from the jail (as root): the web side is launched
+    # confined in it, the daemon runs as its own user.
+    jailed: JailedSetup | None = None
+
+    @property
+    def spool(self) -> Path:
+        return self.jailed.spool if self.jailed is not None else self.state.spool
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -135,7 +144,15 @@ class Service:
             listener.close()
         self._wait_http()
 
-    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str], pass_fds: tuple[int, ...] = ()) -> Side:
+    def _spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str],
+        pass_fds: tuple[int, ...] = (),
+        as_user: "tuple[int, int, list[int]] | None" = None,
+        preexec: "Callable[[], None] | None" = None,
+    ) -> Side:
         state = self.config.state
         log_file = state.log_file(name)
         with open(log_file, "ab") as log:
@@ -148,6 +165,10 @@ class Service:
                 env=dict(env),
                 pass_fds=pass_fds,
                 start_new_session=True,
+                user=as_user[0] if as_user else None,
+                group=as_user[1] if as_user else None,
+                extra_groups=as_user[2] if as_user else None,
+                preexec_fn=preexec,  # noqa: PLW1509 (the supervisor runs no threads)
             )
         side = Side(name, process, state.pid_file(name), log_file, offset)
         side.pid_file.write_text(f"{process.pid}\n", encoding="ascii")
@@ -155,18 +176,40 @@ class Service:
         return side
 
     def _start_daemon(self) -> None:
-        state = self.config.state
         argv = [
             sys.executable,
             "-m",
             "sysside",
             "daemon",
             "--spool",
-            str(state.spool),
+            str(self.config.spool),
             "--jobs",
             str(self.config.jobs_file),
         ]
-        side = self._spawn("daemon", argv, os.environ)
+        jailed = self.config.jailed
+        if jailed is None:
+            side = self._spawn("daemon", argv, os.environ)
+        else:
+            if jailed.cgroup_base:
+                argv += ["--cgroup", f"{jailed.cgroup_base}/jobs"]
+            sys_user = jailed.sys_user
+            # An interpreter holesys may run, given our import path.
+            argv[0] = shared_python()
+            env = {
+                "PATH": "/usr/bin:/bin",
+                "LANG": "C.UTF-8",
+                "HOME": "/nonexistent",
+                "PYTHONPATH": os.pathsep.join(import_path()),
+            }
+            # In the web side's group and no other: it reads the job files
+            # and writes the result FIFOs, and nothing else of the jail.
+            side = self._spawn(
+                "daemon",
+                argv,
+                env,
+                as_user=(sys_user.uid, sys_user.gid, [jailed.web.gid]),
+                preexec=daemon_cgroup_entry(jailed.cgroup_base),
+            )
         deadline = time.monotonic() + READY_TIMEOUT
         while '"daemon.ready"' not in side.log_tail(50):
             self._check_signals()
@@ -177,9 +220,22 @@ class Service:
     def _start_web(self, listener: socket.socket) -> None:
         state = self.config.state
         fd = listener.fileno()
+        jailed = self.config.jailed
+        if jailed is not None:
+            jail_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOLE_SECRET_KEY": state.secret_key()}
+            if self.config.dev:
+                jail_env["HOLE_DEV"] = "true"
+            for name in ("HOLE_TIMEOUT", "HOLE_STREAM_GRACE", "HOLE_WEB_WORKERS", "HOLE_WEB_THREADS"):
+                if name in self.config.web_env:
+                    jail_env[name] = self.config.web_env[name]
+            launch = [sys.executable, "-m", "sysside", "launch", "--jail", str(jailed.jail), "--listen-fd", str(fd)]
+            if jailed.cgroup_base:
+                launch += ["--cgroup", f"{jailed.cgroup_base}/web"]
+            self._spawn("web", launch, jail_env, pass_fds=(fd,))
+            return
         env = {
             **os.environ,
-            "HOLE_SPOOL": str(state.spool),
+            "HOLE_SPOOL": str(self.config.spool),
             "HOLE_SECRET_KEY": state.secret_key(),
             "HOLE_UNJAILED": "true",
             **self.config.web_env,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sysside import DaemonError
+from sysside import DaemonError, jailed
 from sysside.commands import HoleError
 from sysside.control import clear_service_info, write_service_info
 from sysside.daemon import prepare_spool
@@ -19,6 +19,7 @@ BANNER = """\
   NOT JAILED: the web side runs as {user} with this user's full access to
   the machine. This mode is for trying the product and for development;
   run `hole up` as root (without --unjailed) to serve from the jail."""
+PROJECT_STUBS = Path(__file__).resolve().parent.parent.parent / "stubs"
 
 
 @click.command("up")
@@ -69,13 +70,28 @@ def up_command(
         listener = bind_listener(host, port)
     except DaemonError as exc:
         raise HoleError(str(exc)) from None
+    jail_it = os.geteuid() == 0 and not unjailed
     try:
-        jobs_file = _prepare(state_dir, jobs_file)
+        jobs_file = _prepare(state_dir, jobs_file, unjailed=not jail_it)
+        setup = None
+        if jail_it:
+            try:
+                setup = jailed.prepare(state_dir, stubs_dir or PROJECT_STUBS, lambda line: click.echo(line, err=True))
+            except (DaemonError, OSError) as exc:
+                raise HoleError(f"cannot serve from the jail: {exc}") from None
     except BaseException:
         listener.close()
         raise
     service = Service(
-        ServiceConfig(state=state_dir, jobs_file=jobs_file, host=host, port=port, stubs_dir=stubs_dir, dev=dev)
+        ServiceConfig(
+            state=state_dir,
+            jobs_file=jobs_file,
+            host=host,
+            port=port,
+            stubs_dir=stubs_dir,
+            dev=dev,
+            jailed=setup,
+        )
     )
     with service.catching_signals():
         try:
@@ -100,7 +116,7 @@ def up_command(
     click.echo("stopped", err=True)
 
 
-def _prepare(state_dir: StateDir, jobs_file: Path | None) -> Path:
+def _prepare(state_dir: StateDir, jobs_file: Path | None, unjailed: bool = True) -> Path:
     """Make the state folder, the demo (unless a job map is given) and the spool; return the job map."""
     try:
         state_dir.prepare()
@@ -112,7 +128,8 @@ def _prepare(state_dir: StateDir, jobs_file: Path | None) -> Path:
             if not (demo / "jobs.toml").exists():
                 click.echo(f"making the demo in {demo}", err=True)
             jobs_file = init_demo(demo).jobs_file
-        for made in prepare_spool(state_dir.spool):
+        # As root the spool is the jail's (made with it); else it is here.
+        for made in prepare_spool(state_dir.spool) if unjailed else []:
             click.echo(f"created {made}", err=True)
     except DaemonError as exc:
         raise HoleError(str(exc)) from None
@@ -123,21 +140,27 @@ def _prepare(state_dir: StateDir, jobs_file: Path | None) -> Path:
 
 def _announce(service: Service, state_dir: StateDir, jobs_file: Path) -> None:
     state_dir.pid_file("supervisor").write_text(f"{os.getpid()}\n", encoding="ascii")
-    write_service_info(
-        state_dir,
-        {
-            "url": service.url,
-            "jailed": False,
-            "spool": str(state_dir.spool),
-            "jobs": str(jobs_file),
-            "started": time.time(),
-        },
-    )
+    setup = service.config.jailed
+    record = {
+        "url": service.url,
+        "jailed": False,
+        "spool": str(service.config.spool),
+        "jobs": str(jobs_file),
+        "started": time.time(),
+    }
+    if setup is not None:
+        record.update(jailed.service_record(setup))
+    write_service_info(state_dir, record)
     user = pwd.getpwuid(os.geteuid()).pw_name
     click.echo("hole-in-the-chroot is up")
-    click.echo(BANNER.format(user=user))
+    if setup is None:
+        click.echo(BANNER.format(user=user))
+    else:
+        click.echo(f"  jailed   web side in {setup.jail} as {setup.web.name}; daemon as {setup.sys_user.name}")
+        for layer, what in setup.layers.items():
+            click.echo(f"  layer    {layer}: {what}")
     click.echo(f"  web      {service.url}")
     click.echo(f"  jobs     {jobs_file}")
-    click.echo(f"  spool    {state_dir.spool}")
+    click.echo(f"  spool    {service.config.spool}")
     click.echo(f"  logs     {state_dir.logs}/")
     click.echo("Press Ctrl-C to stop.", err=True)

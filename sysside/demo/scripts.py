@@ -10,12 +10,11 @@ Rules:
 
 from __future__ import annotations
 
-import os
-import sys
 from importlib import resources
 from pathlib import Path
 
 from sysside.demo.files import write_atomically
+from sysside.interpreter import shared_python
 
 PROGRAMS = ("check_open", "authorize", "budget_12", "spending_csv", "ledger_csv", "yearend")
 
@@ -24,8 +23,10 @@ SHEBANG_MAX = 255
 
 
 def shebang() -> str:
-    """Return the `#!` line for the running interpreter, without the newline."""
-    interpreter = os.path.realpath(sys.executable)
+    """Return the `#!` line for an interpreter the daemon's user can run, without the newline."""
+    # The programs are stdlib only (-IS): any interpreter of this version
+    # will do, and it must be one that holesys may run.
+    interpreter = shared_python()
     line = f"#!{interpreter} -IS"
     # The kernel splits a `#!` line at the first blank, so a blank in the
     # path would run the wrong file; refuse rather than write a broken script.

@@ -11,7 +11,6 @@ import re
 import sqlite3
 import stat
 import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 
 from sysside.demo import EXAMPLE_JOB, DemoPaths, init_demo
 from sysside.demo import database as demo_database
+from sysside.interpreter import shared_python
 
 PROGRAMS = ("check_open", "authorize", "budget_12", "spending_csv", "ledger_csv", "yearend")
 CATEGORIES = ("salaries", "supplies", "travel", "equipment")
@@ -109,7 +109,7 @@ def test_init_creates_every_part(tmp_path: Path) -> None:
     assert stat.S_IMODE(paths.jobs_file.stat().st_mode) == 0o644
     assert not paths.tripwire_log.exists()
 
-    shebang = f"#!{os.path.realpath(sys.executable)} -IS\n"
+    shebang = f"#!{shared_python()} -IS\n"
     sources = resources.files("sysside.demo.programs")
     assert sorted(path.name for path in paths.bin_dir.iterdir()) == sorted(PROGRAMS)
     for name in PROGRAMS:
