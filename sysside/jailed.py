@@ -64,6 +64,13 @@ def cgroup_base(state: StateDir) -> str:
 
 def prepare(state: StateDir, stubs_dir: Path, echo: Callable[[str], None]) -> JailedSetup:
     """Users, jail, permissions, spool, audit and control groups; DaemonError on any failure."""
+    for folder in (state.root, *state.root.parents):
+        if not os.stat(folder).st_mode & stat.S_IXOTH:
+            raise DaemonError(
+                f"the daemon's user cannot enter {folder} (no search permission for others), so it cannot reach"
+                f" the state folder {state.root}; choose a --state under folders others may enter,"
+                f" or chmod o+x {folder}"
+            )
     web, sys_user, done = ensure_users()
     for line in done:
         echo(line)

@@ -39,6 +39,7 @@ say (the seccomp filter refuses memfd_create too; this holds without it).
 """
 
 import contextlib
+import errno
 import os
 import resource
 import select
@@ -67,6 +68,7 @@ from sysside.linux import (
     MS_RDONLY,
     MS_REC,
     MS_REMOUNT,
+    PR_CAPBSET_DROP,
     PR_SET_PDEATHSIG,
     mount,
     pivot_root,
@@ -209,7 +211,16 @@ def _mount_jail(spec: JailSpec, root: Path) -> None:
 
 
 def drop_privileges(user: Account) -> None:
-    """Supplementary groups, then gid, then uid; then prove root is gone."""
+    """The capability bounding set, supplementary groups, gid, uid; then prove root is gone."""
+    # An empty bounding set: even a set-id program (which no_new_privs and
+    # nosuid already neuter) could gain no capability back.
+    for capability in range(64):
+        try:
+            prctl(PR_CAPBSET_DROP, capability)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:  # past the last capability this kernel has
+                break
+            raise
     os.setgroups([])
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)

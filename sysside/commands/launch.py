@@ -70,4 +70,5 @@ def launch_command(jail_dir: Path, user: str, listen_fd: int | None, cgroup: str
         status = launch(spec)
     except (DaemonError, OSError) as exc:
         raise HoleError(f"cannot launch the jail: {exc}") from None
-    sys.exit(status)
+    # A program killed by a signal exits as a shell reports it: 128 + the signal.
+    sys.exit(128 - status if status < 0 else status)

@@ -1,0 +1,286 @@
+"""Escape attempts against the launcher's jail, each beside a control that shows it works.
+
+Every attack is tests/jail/attack_probe.py run by the jail's own Python,
+twice: once through `hole launch` (namespaces, pivot_root, dropped ids,
+no_new_privs, Landlock, seccomp), and once where the protection is off (a
+plain chroot as the web user or as root, or the host as the web user). The
+control must succeed, or the probe proves nothing; the jailed run must not.
+
+The jail is a copy of the session's, armed with ctypes: the web side does
+not ship it, but an attacker who runs code there is not limited to what
+the web side imports.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import termios
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sysside.users import Account, ensure_users
+from tests.jail.support import JAIL_ENV, chroot_argv
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
+
+PROBE = (Path(__file__).with_name("attack_probe.py")).read_text(encoding="utf-8")
+PYTHON = ["/usr/bin/python3", "-I", "-c", PROBE]
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACT = REPO / "artifacts" / "attacks.md"
+RUN_TIMEOUT = 60
+SIGSYS = 31
+# ctypes for the jail's Python: the package, its extension and libffi.
+CTYPES_FILES = (
+    ("usr/lib/python3.11/ctypes", "/usr/lib/python3.11/ctypes"),
+    (
+        "usr/lib/python3.11/lib-dynload/_ctypes.cpython-311-x86_64-linux-gnu.so",
+        "/usr/lib/python3.11/lib-dynload/_ctypes.cpython-311-x86_64-linux-gnu.so",
+    ),
+    ("usr/lib/libffi.so.8", "/usr/lib/x86_64-linux-gnu/libffi.so.8"),
+)
+
+
+@dataclass(frozen=True)
+class Attack:
+    """An attack, where its control runs, and what the control is given."""
+
+    name: str
+    control: str  # "chroot-web", "chroot-root" or "host-web"
+    tty: bool = False
+    extra_fd: bool = False
+
+
+ATTACKS = (
+    Attack("double-chroot", "chroot-root"),
+    Attack("double-chroot-fd", "chroot-root"),
+    Attack("mount-proc", "chroot-root"),
+    Attack("mount-tmpfs", "chroot-root"),
+    Attack("mknod-char", "chroot-root"),
+    Attack("ptrace-attach", "chroot-web"),
+    Attack("kill-host", "chroot-web"),
+    Attack("proc-root", "host-web"),
+    Attack("tcp-connect", "chroot-web"),
+    Attack("tcp-bind", "chroot-web"),
+    Attack("abstract-unix", "chroot-web"),
+    Attack("tiocsti", "chroot-root", tty=True),
+    Attack("controlling-tty", "host-web", tty=True),
+    Attack("keyctl-add-key", "chroot-web"),
+    Attack("unshare-user", "host-web"),
+    Attack("unshare-mount", "chroot-root"),
+    Attack("unshare-net", "chroot-root"),
+    Attack("exec-tmp", "chroot-web"),
+    Attack("exec-spool", "chroot-web"),
+    Attack("dlopen-tmp", "chroot-web"),
+    Attack("memfd-exec", "chroot-web"),
+    Attack("bpf", "chroot-root"),
+    Attack("io-uring", "chroot-web"),
+    Attack("perf-event", "chroot-root"),
+    Attack("write-outside", "chroot-root"),
+    Attack("read-host-file", "host-web"),
+    Attack("list-root", "host-web"),
+    Attack("capabilities", "chroot-root"),
+    Attack("new-privileges", "chroot-web"),
+    Attack("open-fds", "chroot-web", extra_fd=True),
+    Attack("x32-abi", "chroot-web"),
+)
+
+
+@dataclass
+class Outcome:
+    """One run of the probe: its exit status, its JSON line (if any) and its output."""
+
+    returncode: int
+    result: dict[str, Any] | None
+    output: str
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.result and self.result["succeeded"])
+
+    def cell(self) -> str:
+        if self.result is None:
+            return f"no result (exit {self.returncode})"
+        verdict = "WORKS" if self.result["succeeded"] else "stopped"
+        return f"{verdict}: {self.result['detail']}".replace("|", "/")
+
+
+@dataclass
+class Targets:
+    """What the attacks reach for on the host, made by the test."""
+
+    jail: Path
+    web: Account
+    params: dict[str, Any]
+    marker: Path
+
+
+RESULTS: dict[str, tuple[str, str]] = {}
+
+
+def _arm_with_ctypes(jail: Path) -> None:
+    for inside, host in CTYPES_FILES:
+        target = jail / inside
+        if os.path.isdir(host):
+            shutil.copytree(host, target, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+        else:
+            shutil.copy2(host, target)
+
+
+@pytest.fixture(scope="module")
+def targets(scratch_jail: Path, request: pytest.FixtureRequest) -> Iterator[Targets]:
+    """The armed jail, and host things to attack: a web-user process, a TCP port, an abstract socket, a file."""
+    web, _, _ = ensure_users()
+    _arm_with_ctypes(scratch_jail)
+    outside = Path(tempfile.mkdtemp(prefix="hole-host-"))
+    outside.chmod(0o755)
+    marker = outside / "host-only"
+    marker.write_text("a host file\n")
+    marker.chmod(0o644)
+    sleeper = subprocess.Popen(
+        ["/usr/bin/sleep", "600"], user=web.uid, group=web.gid, extra_groups=[], start_new_session=True
+    )
+    tcp = socket.create_server(("127.0.0.1", 0))
+    abstract_name = f"hole-test-{os.getpid()}"
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract.bind("\0" + abstract_name)
+    abstract.listen(8)
+    host_only = sorted(set(os.listdir("/")) - set(os.listdir(scratch_jail)))
+    params = {
+        "pid": sleeper.pid,
+        "port": tcp.getsockname()[1],
+        "name": abstract_name,
+        "host_path": str(marker),
+        "jail": str(scratch_jail),
+        "library": "/usr/lib/libuuid.so.1",
+        "host_only": host_only,
+        "allowed_fds": [0, 1, 2],
+    }
+    try:
+        yield Targets(scratch_jail, web, params, marker)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        tcp.close()
+        abstract.close()
+        shutil.rmtree(outside)
+        _unmount_under(scratch_jail)
+        _report(request)
+
+
+def _unmount_under(jail: Path) -> None:
+    """A control that died between its mount and its umount must not leave the mount behind."""
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1] for line in mounts]
+    for point in reversed(points):
+        if point.startswith(f"{jail}/"):
+            subprocess.run(["umount", "-l", point], check=False)
+
+
+def _report(request: pytest.FixtureRequest) -> None:
+    lines = ["| attack | control (protection off) | jailed (`hole launch`) |", "| --- | --- | --- |"]
+    for attack in ATTACKS:
+        if attack.name in RESULTS:
+            control, jailed = RESULTS[attack.name]
+            lines.append(f"| {attack.name} ({attack.control}) | {control} | {jailed} |")
+    if len(lines) == 2:
+        return
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    ARTIFACT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if reporter is None:
+        return
+    # Teardown output is captured; the table is for whoever runs the suite.
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        reporter.write_line("")
+        for line in lines:
+            reporter.write_line(line)
+
+
+def _tty_session(slave: int) -> None:
+    # Runs in the child: a session of its own whose controlling terminal is the pty.
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+
+def _run(argv: list[str], env: dict[str, str], attack: Attack, as_web: Account | None = None) -> Outcome:
+    pass_fds: tuple[int, ...] = ()
+    with contextlib.ExitStack() as stack:
+        stdin: int = subprocess.DEVNULL
+        preexec = None
+        session = True
+        if attack.tty:
+            master, slave = os.openpty()
+            stack.callback(os.close, master)
+            stack.callback(os.close, slave)
+            stdin, session = slave, False
+
+            def preexec() -> None:
+                _tty_session(0)
+
+        if attack.extra_fd:
+            extra = os.open("/etc/hostname", os.O_RDONLY)
+            stack.callback(os.close, extra)
+            pass_fds = (extra,)
+        done = subprocess.run(
+            argv,
+            env=env,
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            pass_fds=pass_fds,
+            start_new_session=session,
+            preexec_fn=preexec,
+            user=as_web.uid if as_web else None,
+            group=as_web.gid if as_web else None,
+            extra_groups=[] if as_web else None,
+            check=False,
+        )
+    result = None
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("{"):
+            result = json.loads(line)
+            break
+    return Outcome(done.returncode, result, f"--- stdout\n{done.stdout}--- stderr\n{done.stderr}")
+
+
+def run_control(targets: Targets, attack: Attack) -> Outcome:
+    args = [attack.name, json.dumps(targets.params)]
+    if attack.control == "host-web":
+        return _run([*PYTHON, *args], {**JAIL_ENV}, attack, as_web=targets.web)
+    argv = chroot_argv(targets.jail, *PYTHON, *args, as_web=attack.control == "chroot-web")
+    return _run(argv, {**JAIL_ENV}, attack)
+
+
+def run_jailed(targets: Targets, attack: Attack) -> Outcome:
+    argv = [sys.executable, "-m", "sysside", "launch", "--jail", str(targets.jail), "--", *PYTHON]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HOLE_")}
+    return _run([*argv, attack.name, json.dumps(targets.params)], env, attack)
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
+def test_attack_works_outside_and_fails_in_the_jail(targets: Targets, attack: Attack) -> None:
+    control = run_control(targets, attack)
+    jailed = run_jailed(targets, attack)
+    RESULTS[attack.name] = (control.cell(), jailed.cell())
+    assert control.result is not None, f"the probe gave no result in its control:\n{control.output}"
+    assert control.succeeded, f"the control did not succeed, so the probe proves nothing:\n{control.output}"
+    if attack.name == "x32-abi":
+        # sys.exit() of the launcher's -SIGSYS leaves 256 - 31 as the status.
+        assert jailed.result is None and jailed.returncode in (-SIGSYS, 128 + SIGSYS, 256 - SIGSYS), jailed.output
+        RESULTS[attack.name] = (control.cell(), f"stopped: killed by SIGSYS (exit {jailed.returncode})")
+        return
+    assert jailed.result is not None, f"the probe gave no result in the jail:\n{jailed.output}"
+    assert jailed.returncode == 0, jailed.output
+    assert not jailed.succeeded, f"the attack worked in the jail:\n{jailed.output}"
