@@ -28,7 +28,7 @@ from hole.status import Status, StatusRecord
 from sysside.audit import Log
 from sysside.cgroups import Group
 from sysside.eventloop import ERROR, READ, WRITE, EventLoop, Timer
-from sysside.jobmap import JobSpec
+from sysside.jobmap import ISOLATE_FLAGS, UNSHARE, JobSpec
 from sysside.spawn import rlimits, spawn_step
 
 READ_SIZE = 256 * 1024
@@ -270,12 +270,15 @@ class JobRun:
                 if prepared is not None:
                     prepared.close(self.devnull)
                 prepared = self._prepare(index)
-            if self.cgroup is not None:
-                self.cgroup.add(os.getpid())
+            program, argv = step.program, prepared.argv
+            if self.spec.isolate:
+                program, argv = UNSHARE, [*isolation_prefix(self.spec.isolate), step.program, *argv[1:]]
             try:
+                if self.cgroup is not None:
+                    self.cgroup.add(os.getpid())
                 pid = spawn_step(
-                    step.program,
-                    prepared.argv,
+                    program,
+                    argv,
                     prepared.env,
                     (prepared.stdin_read, prepared.out_write, prepared.diag_write),
                     self._limits,
@@ -668,6 +671,17 @@ class JobRun:
             "steps": [step.as_audit() for step in self.steps],
             "fields": field_summary(self.spec, self.values),
         }
+
+
+def isolation_prefix(isolate: tuple[str, ...]) -> list[str]:
+    """unshare's argv up to the program: a user namespace mapped to our uid, and the rest asked for."""
+    argv = [UNSHARE, "--user", "--map-current-user"]
+    argv += [ISOLATE_FLAGS[name] for name in isolate]
+    if "pid" in isolate:
+        # The step is then pid 1 of its own namespace, under unshare, which
+        # takes it down when it is killed itself.
+        argv += ["--fork", "--kill-child"]
+    return [*argv, "--"]
 
 
 def field_summary(spec: JobSpec, values: dict[str, Any]) -> dict[str, Any]:

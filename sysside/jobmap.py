@@ -33,6 +33,12 @@ from sysside.units import parse_duration, parse_size
 FIELD_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+# A step isolated in namespaces of its own is started through util-linux's
+# unshare, in a user namespace of its own (the daemon has no privilege to
+# make the others without one), mapped to the daemon's own uid.
+UNSHARE = "/usr/bin/unshare"
+ISOLATE_FLAGS = {"net": "--net", "mount": "--mount", "pid": "--pid", "ipc": "--ipc", "uts": "--uts"}
+
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
 
@@ -78,6 +84,8 @@ class JobSpec:
     env: dict[str, str]
     fields: dict[str, FieldSpec]
     steps: tuple[StepSpec, ...]
+    # Namespaces every step gets of its own (net, mount, pid, ipc, uts).
+    isolate: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +217,19 @@ class _Loader:
         raw = self.table(
             where,
             raw_job,
-            {"title", "description", "timeout", "output", "filename", "max_output", "limits", "env", "fields", "steps"},
+            {
+                "title",
+                "description",
+                "timeout",
+                "output",
+                "filename",
+                "max_output",
+                "limits",
+                "env",
+                "fields",
+                "steps",
+                "isolate",
+            },
         )
         before = len(self.problems)
         title = self.string(f"{where}.title", raw.get("title", None)) if "title" in raw else None
@@ -225,6 +245,7 @@ class _Loader:
             self.problem(f"{where}.output", f"{output!r} is not a media type such as text/plain")
         job_limits = self.limits(f"{where}.limits", raw.get("limits", {}), limits)
         job_env = {**env, **self.env(f"{where}.env", raw.get("env", {}))}
+        isolate = self.isolate(f"{where}.isolate", raw.get("isolate", []))
         raw_fields = raw.get("fields", {})
         fields: dict[str, FieldSpec] = {}
         for field_name, raw_field in self.table(
@@ -274,7 +295,20 @@ class _Loader:
             env=job_env,
             fields=fields,
             steps=tuple(steps),
+            isolate=isolate,
         )
+
+    def isolate(self, where: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(where, "must be a list of namespace names")
+            return ()
+        unknown = sorted(set(value) - set(ISOLATE_FLAGS))
+        if unknown:
+            self.problem(where, f"unknown namespace(s) {', '.join(unknown)}; use {', '.join(ISOLATE_FLAGS)}")
+            return ()
+        if value and not os.access(UNSHARE, os.X_OK):
+            self.problem(where, f"needs {UNSHARE} (util-linux), which is missing")
+        return tuple(sorted(set(value)))
 
     def template(self, where: str, value: Any, declared: Collection[str]) -> Template | None:
         text = self.string(where, value)
