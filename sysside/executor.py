@@ -553,8 +553,11 @@ class JobRun:
         for start in range(0, len(data), MAX_CHUNK):
             piece = data[start : start + MAX_CHUNK]
             self._send(encode_chunk_header(len(piece)) + piece)
-        if len(self._pending) > HIGH_WATER and not self._output_paused:
-            self._pause_output(True)
+        if len(self._pending) > HIGH_WATER:
+            # A large result is no short job: the cork would only delay it.
+            self._uncork()
+            if len(self._pending) > HIGH_WATER and not self._output_paused:
+                self._pause_output(True)
 
     def _send(self, data: bytes) -> None:
         if self._result_fd is None:

@@ -71,6 +71,8 @@ class ServiceConfig:
     # Set when serving from the jail (as root): the web side is launched
     # confined in it, the daemon runs as its own user.
     jailed: JailedSetup | None = None
+    # The daemon's job limit (--max-jobs); None keeps its default.
+    max_jobs: int | None = None
 
     @property
     def spool(self) -> Path:
@@ -186,6 +188,8 @@ class Service:
             "--jobs",
             str(self.config.jobs_file),
         ]
+        if self.config.max_jobs is not None:
+            argv += ["--max-jobs", str(self.config.max_jobs)]
         jailed = self.config.jailed
         if jailed is None:
             side = self._spawn("daemon", argv, os.environ)

@@ -235,6 +235,12 @@ class HoleClient:
             assert running.status is not None
             return output, running.status
 
+    def __del__(self) -> None:
+        # A guard, not the way to close: a dropped client must not leak its fd.
+        with contextlib.suppress(Exception):
+            if self._daemon_fd >= 0:
+                os.close(self._daemon_fd)
+
     def close(self) -> None:
         """Let go of the daemon FIFO (a later submit opens it again)."""
         with self._lock:

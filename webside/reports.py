@@ -59,6 +59,21 @@ def form(name: str) -> ResponseReturnValue:
     return render_template("form.html", report=report, form=report.make_form())
 
 
+def _hole_client() -> HoleClient:
+    """The app's one hole client: it keeps the daemon FIFO open across requests.
+
+    One per request would open (and leave open) a writer per report, until
+    the worker runs out of file descriptors.
+    """
+    client = current_app.extensions.get("hole_client")
+    if client is None:
+        client = HoleClient(current_app.config["HOLE_SPOOL"], timeout=current_app.config["HOLE_TIMEOUT"])
+        # setdefault: two threads racing here keep the same one.
+        client = current_app.extensions.setdefault("hole_client", client)
+    assert isinstance(client, HoleClient)
+    return client
+
+
 @bp.post("/<name>")
 def run(name: str) -> ResponseReturnValue:
     report = _find(name)
@@ -66,7 +81,7 @@ def run(name: str) -> ResponseReturnValue:
     if not report_form.validate():
         return render_template("form.html", report=report, form=report_form), 400
     fields = report.prepare(report_form)
-    client = HoleClient(current_app.config["HOLE_SPOOL"], timeout=current_app.config["HOLE_TIMEOUT"])
+    client = _hole_client()
     try:
         job = client.submit(report.job, fields)
     except DaemonUnavailable as exc:

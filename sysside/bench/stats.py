@@ -24,3 +24,11 @@ def table(rows: Sequence[Sequence[str]]) -> str:
         if number == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def markdown_table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of cells as a Markdown table; the first row is the header, numbers align right."""
+    lines = ["| " + " | ".join(rows[0]) + " |"]
+    lines.append("| " + " | ".join("---" if i == 0 else "---:" for i in range(len(rows[0]))) + " |")
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines)

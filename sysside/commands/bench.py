@@ -1,17 +1,80 @@
 """`hole bench`: benchmark commands that print figures measured in one run."""
 
+import dataclasses
+import datetime
 import json
+import os
 import sys
+from pathlib import Path
 
 import click
 
-from sysside.bench import holecost
+from sysside import DaemonError
+from sysside.bench import holecost, machine, report, servers, suite
 from sysside.bench.stats import table
+from sysside.bench.targets import TargetError
+from sysside.bench.wrk import WrkError
+from sysside.commands import HoleError
 
 
-@click.group("bench")
-def bench_group() -> None:
-    """Measure what the hole costs; every figure is measured in the same run."""
+@click.group("bench", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of the tables.")
+@click.option("--quick", is_flag=True, help="Run every row for a few seconds only (for CI).")
+@click.option(
+    "--duration",
+    type=click.IntRange(1, 3600),
+    default=None,
+    help="Seconds of load per measurement (default: 10, or 2 with --quick).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the tables as Markdown to this file, between its `hole bench` markers if it has them.",
+)
+@click.option("--unjailed", is_flag=True, help="Measure the product without the jail, even as root.")
+@click.pass_context
+def bench_group(
+    ctx: click.Context, as_json: bool, quick: bool, duration: int | None, out: Path | None, unjailed: bool
+) -> None:
+    """Measure what the hole costs; every figure is measured in the same run.
+
+    Without a subcommand, sets everything up on loopback (a temporary spool,
+    the daemon, gunicorn with the web side, a naive Flask baseline and the
+    webhook peer) and prints every row of the benchmark with its baseline
+    and targets. As root the product is served from the jail, as `hole up`
+    serves it (built, audited and launched in the benchmark's folder).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    jailed = os.geteuid() == 0 and not unjailed
+    plan = suite.Plan.quick(duration or 2) if quick else suite.Plan(seconds=duration or 10)
+    plan = dataclasses.replace(plan, jailed=jailed)
+    jail_note = report.jail_note(jailed, as_root=os.geteuid() == 0)
+    click.echo(jail_note, err=True)
+    started = datetime.datetime.now(datetime.UTC)
+    before = machine.describe()
+    try:
+        figures = suite.run(plan, lambda line: click.echo(line, err=True))
+    except (DaemonError, servers.BenchSetupError, TargetError, WrkError) as exc:
+        raise HoleError(str(exc)) from None
+    after = machine.describe()
+    header = [
+        f"hole bench{' --quick' if quick else ''}: {started:%Y-%m-%d %H:%M} UTC, {plan.seconds} s per load",
+        f"machine: {before['cpu']}, {before['cpus']} CPUs, {before['memory']}, {before['kernel']},"
+        f" Python {before['python']}",
+        f"load average (1, 5, 15 min): {before['load']} before, {after['load']} after",
+        jail_note,
+    ]
+    if as_json:
+        about = {"quick": quick, "seconds": plan.seconds, "date": started.isoformat(), "machine": before}
+        sys.stdout.write(report.as_json(figures, jailed, about))
+    else:
+        click.echo(report.text(figures, header), nl=False)
+    if out is not None:
+        existing = out.read_text(encoding="utf-8") if out.exists() else ""
+        out.write_text(report.splice(existing, report.markdown(figures, header)), encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
 
 
 @bench_group.command("hole")

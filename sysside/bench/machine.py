@@ -1,0 +1,39 @@
+"""The machine a benchmark ran on, so that figures from two machines are never compared blind."""
+
+import os
+import platform
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gb() -> float:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / (1024 * 1024)
+    except OSError:
+        pass
+    return 0.0
+
+
+def describe() -> dict[str, str]:
+    """CPU model and count, memory, kernel, Python, and the load average now."""
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return {
+        "cpu": _cpu_model(),
+        "cpus": str(os.cpu_count() or 0),
+        "memory": f"{_memory_gb():.1f} GB",
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "load": load,
+    }
