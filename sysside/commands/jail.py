@@ -162,6 +162,12 @@ def check_command(state: Path | None, jail_dir: Path | None, web_uid: int | None
         raise HoleError(str(exc)) from None
     for finding in result.findings:
         click.echo(str(finding))
+    # The layers the launcher will put around this jail on this machine.
+    from sysside.jailed import cgroup_base, layers  # noqa: PLC0415 (loads libseccomp)
+    from sysside.state import StateDir  # noqa: PLC0415
+
+    for layer, what in layers(cgroup_base(StateDir((state or default_state_dir()).absolute()))).items():
+        click.echo(f"layer {layer}: {what}", err=True)
     if not result.clean:
         raise HoleError(f"jail {jail}: {len(result.findings)} problem(s)")
     click.echo(f"jail {jail}: clean ({result.files} files, {result.folders} folders checked)")
