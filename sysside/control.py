@@ -59,12 +59,17 @@ def side_status(state: StateDir, name: str) -> SideStatus:
     return SideStatus(name, pid, running, pid is not None and not running)
 
 
-def service_info(state: StateDir) -> dict[str, Any]:
+def _read_record(path: Path) -> dict[str, Any]:
+    """A JSON object the service wrote, or {} if it is missing or damaged."""
     try:
-        loaded = json.loads((state.run / "service.json").read_text(encoding="utf-8"))
+        loaded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return loaded if isinstance(loaded, dict) else {}
+
+
+def service_info(state: StateDir) -> dict[str, Any]:
+    return _read_record(state.run / "service.json")
 
 
 def write_service_info(state: StateDir, info: dict[str, Any]) -> None:
@@ -80,11 +85,7 @@ def clear_service_info(state: StateDir) -> None:
 
 
 def last_audit(state: StateDir) -> dict[str, Any]:
-    try:
-        loaded = json.loads((state.run / "audit.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
+    return _read_record(state.run / "audit.json")
 
 
 def spool_fifo_present(spool: Path) -> bool:
