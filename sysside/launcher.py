@@ -18,7 +18,9 @@ stops an escape the others miss, so none is optional):
    web side needs it, and without it there is no /proc/PID/root of
    anything, nor /proc/sys, to reach for.
 6. pivot_root into the jail and detach the old root: no host mount is
-   reachable, and a directory renamed on the host cannot lead back out.
+   reachable. A directory renamed on the host out of the jail cannot lead
+   back out either: the jail's root is a bind mount of the jail folder,
+   and `..` from a folder no longer under a mount's root fails (ENOENT).
    Then chroot(".") and chdir("/").
 7. A new session (no controlling terminal, so no TIOCSTI), umask 007,
    rlimits, then supplementary groups, gid and uid dropped for good (a

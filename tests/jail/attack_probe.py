@@ -11,6 +11,8 @@ Rules:
    shows up as a failed control, not as a passing jail.
 3. A successful attack undoes what it changed (a mount, a device node, a
    file) before it reports, so a control leaves the host as it found it.
+4. An attack that needs the host to act while it runs (rename-climb) says
+   so on a line of its own that starts with "ready", before its JSON line.
 """
 
 import ctypes
@@ -20,6 +22,7 @@ import os
 import socket
 import struct
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +39,8 @@ SYS_ADD_KEY, SYS_CAPGET, SYS_GETPID = 248, 125, 39
 X32_BIT = 0x40000000
 KEY_SPEC_PROCESS_KEYRING = -2
 SCRATCH = "/tmp"  # the jail's own private tmpfs
+MOVE_WAIT = 30.0
+CLIMB_LIMIT = 64
 
 Result = tuple[bool, object]
 
@@ -312,6 +317,36 @@ def list_root(host_only: list[str]) -> Result:
     return False, f"/ holds only {seen}"
 
 
+def rename_climb(start: str, host_only: list[str]) -> Result:
+    os.chdir(start)
+    print(f"ready in {start}", flush=True)
+    # The launcher gives the jail /dev/null as stdin, so the host cannot
+    # say when it has moved the folder; the path that led here vanishing can.
+    deadline = time.monotonic() + MOVE_WAIT
+    while os.path.exists(start):
+        if time.monotonic() > deadline:
+            return False, f"{start} was never moved"
+        time.sleep(0.01)
+    climbed, stop = 0, f"still climbing after {CLIMB_LIMIT}"
+    for _ in range(CLIMB_LIMIT):
+        here = os.stat(".")
+        try:
+            os.chdir("..")
+        except OSError as exc:
+            stop = f"`..` {_os_error(exc)}"
+            break
+        there = os.stat(".")
+        if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+            stop = "`..` stays put"
+            break
+        climbed += 1
+    seen = sorted(os.listdir("."))
+    extra = sorted(set(seen) & set(host_only))
+    if extra:
+        return True, f"up {climbed}, {stop}; . shows the host's {extra}"
+    return False, f"up {climbed}, {stop}; . holds {seen}"
+
+
 def capabilities() -> Result:
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)
     data = (ctypes.c_uint32 * 6)()
@@ -377,6 +412,7 @@ def attacks(params: dict[str, Any]) -> dict[str, Callable[[], Result]]:
         "write-outside": write_outside,
         "read-host-file": lambda: read_host(str(params["host_path"])),
         "list-root": lambda: list_root([str(v) for v in params["host_only"]]),
+        "rename-climb": lambda: rename_climb(str(params["climb"]), [str(v) for v in params["host_only"]]),
         "capabilities": capabilities,
         "new-privileges": new_privileges,
         "open-fds": lambda: open_fds([int(v) for v in params["allowed_fds"]]),

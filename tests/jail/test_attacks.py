@@ -15,13 +15,16 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import termios
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,10 @@ PYTHON = ["/usr/bin/python3", "-I", "-c", PROBE]
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO / "artifacts" / "attacks.md"
 RUN_TIMEOUT = 60
+READY_TIMEOUT = 30
+READY = b"ready"
+# Where rename-climb stands in the jail; the host moves its parent away.
+CLIMB = Path("climb/a/b")
 SIGSYS = 31
 # ctypes for the jail's Python: the package, its extension and libffi.
 CTYPES_FILES = (
@@ -58,6 +65,7 @@ class Attack:
     control: str  # "chroot-web", "chroot-root" or "host-web"
     tty: bool = False
     extra_fd: bool = False
+    moves_parent: bool = False  # the host renames the probe's parent folder out of the jail while it waits
 
 
 ATTACKS = (
@@ -88,6 +96,7 @@ ATTACKS = (
     Attack("write-outside", "chroot-root"),
     Attack("read-host-file", "host-web"),
     Attack("list-root", "host-web"),
+    Attack("rename-climb", "chroot-web", moves_parent=True),
     Attack("capabilities", "chroot-root"),
     Attack("new-privileges", "chroot-web"),
     Attack("open-fds", "chroot-web", extra_fd=True),
@@ -164,6 +173,7 @@ def targets(scratch_jail: Path, request: pytest.FixtureRequest) -> Iterator[Targ
         "library": "/usr/lib/libuuid.so.1",
         "host_only": host_only,
         "allowed_fds": [0, 1, 2],
+        "climb": f"/{CLIMB}",
     }
     try:
         yield Targets(scratch_jail, web, params, marker)
@@ -207,13 +217,111 @@ def _report(request: pytest.FixtureRequest) -> None:
             reporter.write_line(line)
 
 
+@contextlib.contextmanager
+def _parent_mover(jail: Path, attack: Attack) -> Iterator[Callable[[], None] | None]:
+    """For a moves_parent attack, JAIL/climb/a/b to stand in and the host's rename of JAIL/climb/a out of the jail."""
+    if not attack.moves_parent:
+        yield None
+        return
+    top, parent = jail / CLIMB.parts[0], jail / CLIMB.parent
+    (jail / CLIMB).mkdir(parents=True)
+    for folder in (top, parent, jail / CLIMB):
+        folder.chmod(0o755)
+    # Not beside the jail: pytest's base folder is 0700, and the control's
+    # climb as the web user must pass through every folder above this one.
+    # /tmp holds pytest's base as well, so the rename stays on one mount.
+    away = Path(tempfile.mkdtemp(prefix="hole-moved-"))
+    away.chmod(0o755)
+    moved = away / parent.name
+
+    def move() -> None:
+        os.rename(parent, moved)
+
+    try:
+        yield move
+    finally:
+        if moved.exists():
+            os.rename(moved, parent)
+        shutil.rmtree(top)
+        away.rmdir()
+
+
+def _read_until(fd: int, out: bytearray, timeout: float, *, ready: bool) -> bool:
+    """Read fd into out until a whole line starts with READY (if ready) or EOF; False at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if ready and any(line.startswith(READY) for line in out.split(b"\n")[:-1]):
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return False
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return not ready
+        out += chunk
+
+
+def _run_moving(argv: list[str], env: dict[str, str], move: Callable[[], None], as_web: Account | None) -> Outcome:
+    """Run the probe, `move` once it says it is ready, and collect its result, within the timeouts."""
+    notes: list[str] = []
+    out = bytearray()
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
+            start_new_session=True, user=as_web.uid if as_web else None,
+            group=as_web.gid if as_web else None, extra_groups=[] if as_web else None,
+        )  # fmt: skip
+        assert process.stdout is not None
+        ended = False
+        try:
+            if _read_until(process.stdout.fileno(), out, READY_TIMEOUT, ready=True):
+                move()
+            else:
+                notes.append(f"no ready line before it ended or {READY_TIMEOUT} s passed")
+                _kill_group(process.pid)
+            ended = _read_until(process.stdout.fileno(), out, RUN_TIMEOUT, ready=False)
+            if not ended:
+                notes.append(f"no end within {RUN_TIMEOUT} s")
+        finally:
+            # A jailed probe dies with its launcher (PDEATHSIG), so the launcher's group is enough.
+            if not ended:
+                _kill_group(process.pid)
+            returncode = process.wait(RUN_TIMEOUT)
+            process.stdout.close()
+            errors.seek(0)
+            stderr = errors.read().decode(errors="replace")
+    return _outcome(returncode, out.decode(errors="replace"), stderr + "".join(f"--- {note}\n" for note in notes))
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _outcome(returncode: int, stdout: str, stderr: str) -> Outcome:
+    result = None
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            result = json.loads(line)
+            break
+    return Outcome(returncode, result, f"--- stdout\n{stdout}--- stderr\n{stderr}")
+
+
 def _tty_session(slave: int) -> None:
     # Runs in the child: a session of its own whose controlling terminal is the pty.
     os.setsid()
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
 
 
-def _run(argv: list[str], env: dict[str, str], attack: Attack, as_web: Account | None = None) -> Outcome:
+def _run(
+    argv: list[str],
+    env: dict[str, str],
+    attack: Attack,
+    as_web: Account | None = None,
+    move: Callable[[], None] | None = None,
+) -> Outcome:
+    if move is not None:
+        return _run_moving(argv, env, move, as_web)
     pass_fds: tuple[int, ...] = ()
     with contextlib.ExitStack() as stack:
         stdin: int = subprocess.DEVNULL
@@ -247,32 +355,29 @@ def _run(argv: list[str], env: dict[str, str], attack: Attack, as_web: Account |
             extra_groups=[] if as_web else None,
             check=False,
         )
-    result = None
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith("{"):
-            result = json.loads(line)
-            break
-    return Outcome(done.returncode, result, f"--- stdout\n{done.stdout}--- stderr\n{done.stderr}")
+    return _outcome(done.returncode, done.stdout, done.stderr)
 
 
-def run_control(targets: Targets, attack: Attack) -> Outcome:
+def run_control(targets: Targets, attack: Attack, move: Callable[[], None] | None = None) -> Outcome:
     args = [attack.name, json.dumps(targets.params)]
     if attack.control == "host-web":
-        return _run([*PYTHON, *args], {**JAIL_ENV}, attack, as_web=targets.web)
+        return _run([*PYTHON, *args], {**JAIL_ENV}, attack, as_web=targets.web, move=move)
     argv = chroot_argv(targets.jail, *PYTHON, *args, as_web=attack.control == "chroot-web")
-    return _run(argv, {**JAIL_ENV}, attack)
+    return _run(argv, {**JAIL_ENV}, attack, move=move)
 
 
-def run_jailed(targets: Targets, attack: Attack) -> Outcome:
+def run_jailed(targets: Targets, attack: Attack, move: Callable[[], None] | None = None) -> Outcome:
     argv = [sys.executable, "-m", "sysside", "launch", "--jail", str(targets.jail), "--", *PYTHON]
     env = {key: value for key, value in os.environ.items() if not key.startswith("HOLE_")}
-    return _run([*argv, attack.name, json.dumps(targets.params)], env, attack)
+    return _run([*argv, attack.name, json.dumps(targets.params)], env, attack, move=move)
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_attack_works_outside_and_fails_in_the_jail(targets: Targets, attack: Attack) -> None:
-    control = run_control(targets, attack)
-    jailed = run_jailed(targets, attack)
+    with _parent_mover(targets.jail, attack) as move:
+        control = run_control(targets, attack, move)
+    with _parent_mover(targets.jail, attack) as move:
+        jailed = run_jailed(targets, attack, move)
     RESULTS[attack.name] = (control.cell(), jailed.cell())
     assert control.result is not None, f"the probe gave no result in its control:\n{control.output}"
     assert control.succeeded, f"the control did not succeed, so the probe proves nothing:\n{control.output}"
