@@ -97,10 +97,15 @@ def run(name: str) -> ResponseReturnValue:
             assert job.status is not None
             return _refused(report, report_form, job.status)
         first = wait_first(job, current_app.config["HOLE_STREAM_GRACE"])
-        if not first and job.status is not None and not job.status.ok:
+        download = request.form.get("download") == "1" or kind_of(meta) == "file"
+        failed = job.status is not None and not job.status.ok
+        # A page shows what output there was above the error; a file that
+        # failed before it went out is no file at all.
+        if failed and (download or not first):
+            assert job.status is not None
             return render_problem(explain(job.status), report)
         response: Response
-        if request.form.get("download") == "1" or kind_of(meta) == "file":
+        if download:
             response = download_response(report, meta, job, first)
             _echo_download_token(response)
         else:

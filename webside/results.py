@@ -22,21 +22,23 @@ import re
 import time
 from collections.abc import Iterator
 
-from flask import Response, current_app, get_template_attribute, render_template, stream_with_context
-from markupsafe import Markup, escape
+from flask import Response, current_app, get_template_attribute, stream_with_context
+from markupsafe import escape
 
 from hole import Meta
 from webside.client import Job
 from webside.csvstream import CSVTooLong, RowSplitter
 from webside.i18n import _
+from webside.pageframe import result_frame
 from webside.problems import Problem, explain
 from webside.registry import Report
 
 # How long read_chunk may sit idle before the stream sends a keep-alive.
 IDLE_SECONDS = 1.0
+# Output already received when the view answers is taken up to this
+# size; a job that ended within it is sent as one page, not streamed.
+READY_LIMIT = 256 * 1024
 KEEPALIVE = "<!---->"
-# Stands for the output in the rendered page; nothing escaped can look like it.
-BODY_MARK = Markup("<!--body-->")
 CSV_TYPE = "text/csv"
 # A table cell that reads as a number (amount, count, percentage) is set
 # right-aligned so that its digits line up down the column.
@@ -50,8 +52,9 @@ class IncompleteDownload(Exception):
 def wait_first(job: Job, grace: float) -> list[bytes]:
     """Wait up to `grace` seconds for the first output or the job's end.
 
-    Returns the output read so far (empty if none came); `job.status` is set
-    if the job ended.
+    Returns the output read so far (empty if none came): the first piece,
+    and whatever else has already arrived, up to READY_LIMIT bytes, without
+    waiting for more. `job.status` is set if the job ended.
     """
     deadline = time.monotonic() + grace
     while job.status is None:
@@ -60,8 +63,17 @@ def wait_first(job: Job, grace: float) -> list[bytes]:
             return []
         data = job.read_chunk(idle=min(left, IDLE_SECONDS))
         if data:
-            return [data]
+            return _take_ready(job, [data], len(data))
     return []
+
+
+def _take_ready(job: Job, chunks: list[bytes], size: int) -> list[bytes]:
+    # A short job's output and status arrive in one write: taking them
+    # now lets the view answer with the whole page at once.
+    while size < READY_LIMIT and (data := job.read_chunk(idle=0)):
+        chunks.append(data)
+        size += len(data)
+    return chunks
 
 
 def kind_of(meta: Meta) -> str:
@@ -149,13 +161,16 @@ def is_number(cell: str) -> bool:
 
 
 def page_response(report: Report, meta: Meta, job: Job, first: list[bytes], fields: list[tuple[str, str]]) -> Response:
-    """A 200 page that shows the job's output as it comes; it owns `job` from now on."""
+    """A 200 page that shows the job's output as it comes; it owns `job` from now on.
+
+    A job that has already ended (its whole output is in `first`) gets the
+    page in one piece, with a Content-Length; a running one, a stream.
+    """
     kind = kind_of(meta)
-    # The stub's title, not meta.title: the stub's is in the user's language.
-    title = report.title
-    renderer: _TextRenderer | _TableRenderer = _TableRenderer(title) if kind == "table" else _TextRenderer()
-    page = render_template("result.html", report=report, title=title, kind=kind, fields=fields, body=BODY_MARK)
-    head, tail = page.split(BODY_MARK)
+    renderer: _TextRenderer | _TableRenderer = _TableRenderer(report.title) if kind == "table" else _TextRenderer()
+    frame = result_frame(report, kind)
+    download = str(get_template_attribute("_result.html", "download_form")(report, fields)) if kind == "table" else ""
+    head = frame.head + download + frame.middle
     outcome = get_template_attribute("_result.html", "outcome")
 
     def generate() -> Iterator[str]:
@@ -177,8 +192,12 @@ def page_response(report: Report, meta: Meta, job: Job, first: list[bytes], fiel
             job.close()
         if problem is None and job.status is not None and not job.status.ok:
             problem = explain(job.status)
-        yield str(outcome(problem, renderer.empty)) + tail
+        yield str(outcome(problem, renderer.empty)) + frame.tail
 
+    if job.status is not None:
+        # Nothing left to wait for: no keep-alives are needed, and one
+        # write is cheaper than a chunk per piece.
+        return Response("".join(generate()), status=200, mimetype="text/html")
     response = Response(stream_with_context(generate()), status=200, mimetype="text/html")
     # A generator that is never started has no `finally` to run.
     response.call_on_close(job.close)
@@ -210,8 +229,13 @@ def download_response(report: Report, meta: Meta, job: Job, first: list[bytes]) 
             raise IncompleteDownload(f"report {report.name}: {status.status.value}: {status.message}")
 
     content_type = f"{meta.type}; charset=utf-8" if meta.type.startswith("text/") else meta.type
-    response = Response(stream_with_context(generate()), status=200, content_type=content_type)
-    response.call_on_close(job.close)
+    if job.status is not None and job.status.ok:
+        # The whole file is in `first`: one write, with a Content-Length.
+        job.close()
+        response = Response(b"".join(first), status=200, content_type=content_type)
+    else:
+        response = Response(stream_with_context(generate()), status=200, content_type=content_type)
+        response.call_on_close(job.close)
     response.headers.set("Content-Disposition", "attachment", filename=meta.filename or default_filename(report, meta))
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -460,3 +460,52 @@ def test_slow_report_streams_and_closing_the_page_cancels_it(demo_app: Flask, de
     assert (record["job"], record["outcome"]) == ("yearend", "interrupted")
     assert time.monotonic() - started < 4.0
     assert_no_job_left(demo_daemon.spool)
+
+
+def test_a_job_ended_before_the_answer_is_one_page_with_a_length(own_app: Callable[..., Any]) -> None:
+    # /bin/cat ends within the daemon's cork: output and status come in one piece.
+    response = own_app().app.test_client().post("/r/echo", data={"text": "hello"}, buffered=False)
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(len(response.get_data()))
+    assert 'id="done"' in response.get_data(as_text=True)
+
+
+def test_a_running_job_is_streamed_without_a_length(own_app: Callable[..., Any]) -> None:
+    client = own_app(HOLE_STREAM_GRACE=0.5).app.test_client()
+    response = client.post("/r/slow_fail", buffered=False)
+    assert response.status_code == 200
+    assert "Content-Length" not in response.headers
+    assert "partial line" in response.get_data(as_text=True)
+
+
+def test_result_pages_are_framed_in_each_language_and_table_forms_are_fresh(
+    make_app: AppFactory, demo_daemon: RunningDaemon
+) -> None:
+    app = make_app(HOLE_SPOOL=str(demo_daemon.spool), STUBS_DIR=str(DEMO_STUBS))
+    client = TestApp(app)
+    fields = {"account": "10000001", "year": "2024"}
+    english = client.post("/r/b12", {**fields, "csrf_token": _token(client, "/r/b12")}, status=200)
+    french = client.post("/r/b12?lang=fr", {**fields, "csrf_token": _token(client, "/r/b12")}, status=200)
+    again = client.post("/r/b12", {**fields, "csrf_token": _token(client, "/r/b12?lang=en")}, status=200)
+    assert english.html.find(id="done").get_text() == "The report is complete."
+    assert french.html.find("html")["lang"] == "fr"
+    assert french.html.find(id="done").get_text() == "Le rapport est terminé."
+    assert again.text == english.text
+    # A table's download form carries this request's fields, not a kept copy's.
+    for category in ("travel", "supplies"):
+        token = _token(client, "/r/spending")
+        page = client.post("/r/spending", {"category": category, "year": "2024", "csrf_token": token}, status=200)
+        assert page.forms[0]["category"].value == category
+
+
+def test_result_frames_are_not_kept_while_templates_reload(own_app: Callable[..., Any]) -> None:
+    client = own_app(TEMPLATES_AUTO_RELOAD=True)
+    client.post("/r/tricky", status=200)
+    assert "hole_page_frames" not in client.app.extensions
+    kept = own_app()
+    kept.post("/r/tricky", status=200)
+    assert len(kept.app.extensions["hole_page_frames"]) == 1
+
+
+def _token(client: Any, path: str) -> str:
+    return str(client.get(path).forms[0]["csrf_token"].value)
