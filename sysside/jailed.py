@@ -195,7 +195,7 @@ def layers(base: str | None) -> dict[str, str]:
         from sysside.seccomp import jail_filter  # noqa: PLC0415 (needs libseccomp)
 
         built = jail_filter()
-        found["seccomp"] = f"deny list of {len(built.rules)} rules, other ABIs killed"
+        found["seccomp"] = built.describe()
         built.release()
     except DaemonError as exc:
         found["seccomp"] = f"NOT AVAILABLE ({exc})"

@@ -32,7 +32,8 @@ stops an escape the others miss, so none is optional):
    log, loudly; a kernel with it that refuses the ruleset stops the jail.
 9. Every fd but stdin (/dev/null), stdout and stderr (a pipe to the
    launcher) and the listening socket (as fd 3) is closed; the seccomp
-   filter is loaded, last; then exec.
+   filter (an allow list of the calls the web side makes, see
+   sysside/seccomp.py) is loaded, last; then exec, which it allows.
 
 Before all that, while still root in the new pid namespace, the child
 joins its control group and sets vm.memfd_noexec to 2 for the namespace:
@@ -176,7 +177,7 @@ def _child(spec: JailSpec, root: Path, log_fd: int, life_fd: int) -> None:
     abi, missing = ruleset.apply()
     for line in missing:
         _say(log_fd, f"WARNING {line}")
-    _say(log_fd, f"layers: landlock ABI {abi}, seccomp {len(syscall_filter.rules)} rules, uid {os.getuid()}")
+    _say(log_fd, f"layers: landlock ABI {abi}, seccomp {syscall_filter.describe()}, uid {os.getuid()}")
     _arrange_fds(devnull, log_fd, spec.listen_fd)
     syscall_filter.load()
     os.execve(spec.argv[0], list(spec.argv), dict(spec.env))

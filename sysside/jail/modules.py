@@ -10,6 +10,10 @@ Rules:
    webside/ (its code, static files and compiled translations, .mo only),
    hole/, templates/, the stubs, and gunicorn (workers and loggers are
    imported by name from its settings).
+   Standard modules that C code imports on first use are copied too
+   (LAZY_STDLIB): `_strptime` is imported by the first
+   datetime.strptime, which is a date field's first parse, on a page
+   (a filled form's post) the probe does not reach.
 3. The jail never gets sys-side code: a `sysside` module seen by the probe
    stops the build.
 4. Every .py copied gets its compiled .pyc next to it: the jail is
@@ -55,6 +59,8 @@ APP_PACKAGES = ("webside", "hole")
 # Third-party packages the jail gets whole (see rule 2).
 WHOLE_PACKAGES = ("gunicorn",)
 FORBIDDEN_PACKAGES = ("sysside",)
+# Standard modules imported from C on first use (see rule 2).
+LAZY_STDLIB = ("_strptime",)
 # glibc's folder of compiled locales, and the one locale the jail gets.
 # Python switches the C locale to C.UTF-8 at startup (PEP 538), which needs
 # these files; without them the jail would run with ASCII as its encoding.
@@ -146,6 +152,13 @@ def make_plan(discovery: Discovery, stubs_dir: Path, web_ids: WebIds) -> Plan:
                 f"({layout.stdlib}) and site-packages ({layout.purelib}): the jail has no place for it"
             )
         plan.add_python(file, dest, layout.cache_tag)
+
+    for name in LAZY_STDLIB:
+        lazy = os.path.join(layout.stdlib, f"{name}.py")
+        dest = place(lazy)
+        if dest is None or not os.path.isfile(lazy):
+            raise JailError(f"{lazy} is missing: the web side imports {name} at run time")
+        plan.add_python(lazy, dest, layout.cache_tag)
 
     interpreter = os.path.realpath(layout.executable)
     for file in sorted(discovery.opened):

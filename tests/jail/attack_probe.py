@@ -359,6 +359,8 @@ def capabilities() -> Result:
 
 def new_privileges() -> Result:
     flag = _libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+    if flag < 0:
+        return False, f"prctl(PR_GET_NO_NEW_PRIVS): {_errno_name()}"
     return flag == 0, f"no_new_privs = {flag}"
 
 

@@ -142,3 +142,12 @@ def session_cookie(headers: dict[str, str]) -> str:
 def json_lines(text: str) -> object:
     """The last line of a program's output, as JSON."""
     return json.loads(text.strip().splitlines()[-1])
+
+
+def unmount_under(folder: Path) -> None:
+    """Mounts left under `folder` by a run that died before its own umount (a killed up, a control)."""
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1] for line in mounts]
+    for point in reversed(points):
+        if point.startswith(f"{folder}/"):
+            subprocess.run(["umount", "-l", point], check=False)

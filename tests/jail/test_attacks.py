@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from sysside.users import Account, ensure_users
-from tests.jail.support import JAIL_ENV, chroot_argv
+from tests.jail.support import JAIL_ENV, chroot_argv, unmount_under
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
@@ -183,17 +183,8 @@ def targets(scratch_jail: Path, request: pytest.FixtureRequest) -> Iterator[Targ
         tcp.close()
         abstract.close()
         shutil.rmtree(outside)
-        _unmount_under(scratch_jail)
+        unmount_under(scratch_jail)
         _report(request)
-
-
-def _unmount_under(jail: Path) -> None:
-    """A control that died between its mount and its umount must not leave the mount behind."""
-    with open("/proc/self/mounts", encoding="utf-8") as mounts:
-        points = [line.split()[1] for line in mounts]
-    for point in reversed(points):
-        if point.startswith(f"{jail}/"):
-            subprocess.run(["umount", "-l", point], check=False)
 
 
 def _report(request: pytest.FixtureRequest) -> None:

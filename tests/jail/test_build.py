@@ -32,6 +32,15 @@ def test_imports_inside_the_jail(built_jail: BuiltJail) -> None:
     assert done.stdout.strip() == "imported"
 
 
+def test_a_date_field_parses_inside_the_jail(built_jail: BuiltJail) -> None:
+    # datetime.strptime imports _strptime on first use, from C: no page the
+    # probe visits does it, so the builder must know.
+    code = "import datetime; print(datetime.datetime.strptime('2026-11-23', '%Y-%m-%d').date())"
+    done = jail_python(built_jail.path, code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2026-11-23"
+
+
 def test_python_sees_only_the_jail(built_jail: BuiltJail) -> None:
     code = "import json, sys; print(json.dumps([sys.prefix, sys.exec_prefix, sys.executable, sys.path]))"
     done = jail_python(built_jail.path, code, env={"HOME": "/nonexistent"})

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sysside.demo import EXAMPLE_JOB
+from tests.jail.support import unmount_under
 from tests.sysside.helpers import wait_gone
 from tests.sysside.test_up import (
     STOP_TIMEOUT,
@@ -66,15 +67,6 @@ def descendants(root: int) -> list[int]:
 
 def uid_of(name: str) -> int:
     return pwd.getpwnam(name).pw_uid
-
-
-def unmount_under(folder: Path) -> None:
-    """The spool tmpfs of an up that was killed instead of stopped."""
-    with open("/proc/self/mounts", encoding="utf-8") as mounts:
-        points = [line.split()[1] for line in mounts]
-    for point in reversed(points):
-        if point.startswith(f"{folder}/"):
-            subprocess.run(["umount", "-l", point], check=False)
 
 
 @pytest.fixture(scope="module")
