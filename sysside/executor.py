@@ -393,7 +393,8 @@ class JobRun:
             running.diagnostic_fd = None
             return
 
-    def _on_output(self, _events: int = 0) -> None:
+    def _on_output(self, _events: int = 0, to_end: bool = False) -> None:
+        """Pass the step's output on; `to_end`: the step has exited, so read until EOF or an empty pipe."""
         running = self._running
         while running is not None and running.output_fd is not None and not self._output_paused:
             try:
@@ -421,7 +422,7 @@ class JobRun:
                 )
                 return
             self._send_chunk(data)
-            if len(data) < READ_SIZE:
+            if len(data) < READ_SIZE and not to_end:
                 # The pipe is most likely empty: let the loop say when not.
                 return
 
@@ -459,6 +460,18 @@ class JobRun:
             self._running = None
             self._start_step(self._index + 1)
             self._release(running)
+            self._maybe_done()
+            return
+        if self.outcome is None and not failed and self._output_open:
+            # The last step did its work: the rest of its output and the
+            # status go to the client first, the bookkeeping after. If its
+            # group still holds the pipe open (dying, or escaped), EOF is
+            # awaited in the loop.
+            self._exit_ok = True
+            self._on_output(to_end=True)
+            self._release(running)
+            if self.outcome is None and self._output_open:
+                self._watch_output()
             self._maybe_done()
             return
         self._release(running)

@@ -60,6 +60,8 @@ class Job:
     def __init__(self, job_dir: str, fd: int, timeout: float) -> None:
         self._job_dir = job_dir
         self._fd: int | None = fd
+        self._poller = select.poll()
+        self._poller.register(fd, select.POLLIN)
         self._deadline = time.monotonic() + timeout
         self._timeout = timeout
         self._decoder = ResultDecoder()
@@ -154,9 +156,7 @@ class Job:
                     {"seconds": self._timeout},
                 )
             wait = left if idle is None else min(left, idle)
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            if not poller.poll(wait * 1000):
+            if not self._poller.poll(wait * 1000):
                 if idle is not None and wait < left:
                     return None
                 continue

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from typing import NamedTuple
 
-from flask import current_app, render_template, request
+from flask import current_app, get_template_attribute, render_template, request
 from markupsafe import Markup
 
 from webside.i18n import current_locale
@@ -33,11 +33,18 @@ _EXTENSION_KEY = "hole_page_frames"
 
 
 class Frame(NamedTuple):
-    """The page in three parts: the download form goes between the first two, the output between the last two."""
+    """The page in three parts (the download form goes between the first
+    two, the output between the last two), and the pieces of a result that
+    are the same on every page of its kind and language."""
 
     head: str
     middle: str
     tail: str
+    text_start: str
+    text_end: str
+    # The closing line of a report that ended well, with output and without.
+    done: str
+    done_empty: str
 
 
 def result_frame(report: Report, kind: str) -> Frame:
@@ -76,4 +83,13 @@ def _render(report: Report, kind: str) -> Frame:
     )
     before, tail = page.split(BODY_MARK)
     head, _, middle = before.partition(DOWNLOAD_MARK)
-    return Frame(head, middle, tail)
+    outcome = get_template_attribute("_result.html", "outcome")
+    return Frame(
+        head,
+        middle,
+        tail,
+        text_start=str(get_template_attribute("_result.html", "text_start")()),
+        text_end=str(get_template_attribute("_result.html", "text_end")()),
+        done=str(outcome(None, False)),
+        done_empty=str(outcome(None, True)),
+    )

@@ -109,7 +109,7 @@ def run(name: str) -> ResponseReturnValue:
             response = download_response(report, meta, job, first)
             _echo_download_token(response)
         else:
-            response = page_response(report, meta, job, first, _resubmit_fields())
+            response = page_response(report, meta, job, first, _resubmit_fields)
         owned.pop_all()
         return response
 

@@ -20,7 +20,7 @@ import codecs
 import mimetypes
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Response, current_app, get_template_attribute, stream_with_context
 from markupsafe import escape
@@ -29,7 +29,7 @@ from hole import Meta
 from webside.client import Job
 from webside.csvstream import CSVTooLong, RowSplitter
 from webside.i18n import _
-from webside.pageframe import result_frame
+from webside.pageframe import Frame, result_frame
 from webside.problems import Problem, explain
 from webside.registry import Report
 
@@ -88,12 +88,13 @@ def kind_of(meta: Meta) -> str:
 class _TextRenderer:
     """Output as escaped text in a <pre>; bad UTF-8 shows as U+FFFD."""
 
-    def __init__(self) -> None:
+    def __init__(self, frame: Frame) -> None:
+        self._frame = frame
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.empty = True
 
     def start(self) -> str:
-        return str(get_template_attribute("_result.html", "text_start")())
+        return self._frame.text_start
 
     def feed(self, data: bytes) -> str:
         self.empty = False
@@ -103,7 +104,7 @@ class _TextRenderer:
         return str(escape(self._decoder.decode(b"", final=True))) + self.abort()
 
     def abort(self) -> str:
-        return str(get_template_attribute("_result.html", "text_end")())
+        return self._frame.text_end
 
 
 class _TableRenderer:
@@ -160,18 +161,23 @@ def is_number(cell: str) -> bool:
     return NUMBER_RE.fullmatch(cell.strip()) is not None
 
 
-def page_response(report: Report, meta: Meta, job: Job, first: list[bytes], fields: list[tuple[str, str]]) -> Response:
+def page_response(
+    report: Report, meta: Meta, job: Job, first: list[bytes], fields: Callable[[], list[tuple[str, str]]]
+) -> Response:
     """A 200 page that shows the job's output as it comes; it owns `job` from now on.
 
     A job that has already ended (its whole output is in `first`) gets the
     page in one piece, with a Content-Length; a running one, a stream.
     """
     kind = kind_of(meta)
-    renderer: _TextRenderer | _TableRenderer = _TableRenderer(report.title) if kind == "table" else _TextRenderer()
     frame = result_frame(report, kind)
-    download = str(get_template_attribute("_result.html", "download_form")(report, fields)) if kind == "table" else ""
+    renderer: _TextRenderer | _TableRenderer
+    if kind == "table":
+        renderer = _TableRenderer(report.title)
+        download = str(get_template_attribute("_result.html", "download_form")(report, fields()))
+    else:
+        renderer, download = _TextRenderer(frame), ""
     head = frame.head + download + frame.middle
-    outcome = get_template_attribute("_result.html", "outcome")
 
     def generate() -> Iterator[str]:
         problem: Problem | None = None
@@ -192,7 +198,10 @@ def page_response(report: Report, meta: Meta, job: Job, first: list[bytes], fiel
             job.close()
         if problem is None and job.status is not None and not job.status.ok:
             problem = explain(job.status)
-        yield str(outcome(problem, renderer.empty)) + frame.tail
+        if problem is None:
+            yield (frame.done_empty if renderer.empty else frame.done) + frame.tail
+        else:
+            yield str(get_template_attribute("_result.html", "outcome")(problem, renderer.empty)) + frame.tail
 
     if job.status is not None:
         # Nothing left to wait for: no keep-alives are needed, and one
