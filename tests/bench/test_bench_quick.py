@@ -62,10 +62,11 @@ def test_latencies_and_rates_are_measured(figures: dict[str, float]) -> None:
         "stream.naive_p50_10m_ms",
     ):
         assert figures[key] > 0, key
-    # Each percentile pair is ordered, and the hole cannot be faster than
-    # the same steps spawned directly by far.
+    # Each percentile pair is ordered, and the hole's fastest job cannot beat
+    # the fastest direct spawn of the same steps by far (minimums, because
+    # load on the machine during one block would skew a median).
     assert figures["http.product_p99_c16_ms"] >= figures["http.product_p50_c16_ms"]
-    assert figures["hole.hole_p50_ms"] > 0.5 * figures["hole.spawn_p50_ms"]
+    assert figures["hole.hole_min_ms"] > 0.8 * figures["hole.spawn_min_ms"]
 
 
 def test_ratios_are_computed_from_the_figures(figures: dict[str, float]) -> None:
