@@ -173,7 +173,7 @@ class Service:
                 preexec_fn=preexec,  # noqa: PLW1509 (the supervisor runs no threads)
             )
         side = Side(name, process, state.pid_file(name), log_file, offset)
-        side.pid_file.write_text(f"{process.pid}\n", encoding="ascii")
+        state.write_pid(name, process.pid)
         self.sides.append(side)
         return side
 

@@ -50,6 +50,13 @@ class StateDir:
     def pid_file(self, side: str) -> Path:
         return self.run / f"{side}.pid"
 
+    def write_pid(self, side: str, pid: int) -> None:
+        """Write `side`'s pid file whole or not at all: a reader (hole status) never sees it half-written."""
+        path = self.pid_file(side)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(f"{pid}\n", encoding="ascii")
+        temporary.replace(path)
+
     def log_file(self, side: str) -> Path:
         return self.logs / f"{side}.log"
 

@@ -139,7 +139,7 @@ def _prepare(state_dir: StateDir, jobs_file: Path | None, unjailed: bool = True)
 
 
 def _announce(service: Service, state_dir: StateDir, jobs_file: Path) -> None:
-    state_dir.pid_file("supervisor").write_text(f"{os.getpid()}\n", encoding="ascii")
+    state_dir.write_pid("supervisor", os.getpid())
     setup = service.config.jailed
     record = {
         "url": service.url,
