@@ -21,7 +21,9 @@ stops an escape the others miss, so none is optional):
    reachable. A directory renamed on the host out of the jail cannot lead
    back out either: the jail's root is a bind mount of the jail folder,
    and `..` from a folder no longer under a mount's root fails (ENOENT).
-   Then chroot(".") and chdir("/").
+   Then chroot(".") and chdir("/"), and an empty tmpfs is stacked on the
+   namespace's root, under the jail's feet: to the kernel the jail is
+   then chrooted, and a chrooted process can make no user namespace.
 7. A new session (no controlling terminal, so no TIOCSTI), umask 007,
    rlimits, then supplementary groups, gid and uid dropped for good (a
    setuid(0) afterwards must fail, and is tried), the parent-death signal
@@ -140,6 +142,20 @@ def launch(spec: JailSpec) -> int:
     return _supervise(pid, log_read, life_write)
 
 
+def cover_namespace_root() -> None:
+    """Stack an empty tmpfs on the namespace's root, under the jail's feet.
+
+    The jail keeps seeing its own root (a process's root is not moved by a
+    mount on top of it), but the kernel now counts the jail as chrooted:
+    its root is no longer the top of the mount namespace's root. A chrooted
+    process may not make a user namespace (EPERM, `current_chrooted` in
+    create_user_ns), which would give it every capability over the mounts
+    and network it could then make; seccomp refuses unshare and clone's
+    namespace flags too, and this holds without it.
+    """
+    mount("tmpfs", "/", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1,mode=0")
+
+
 def _child(spec: JailSpec, root: Path, log_fd: int, life_fd: int) -> None:
     devnull = os.open("/dev/null", os.O_RDWR)
     if spec.cgroup:
@@ -157,6 +173,7 @@ def _child(spec: JailSpec, root: Path, log_fd: int, life_fd: int) -> None:
     umount2(".", MNT_DETACH)
     os.chroot(".")
     os.chdir("/")
+    cover_namespace_root()
     socket.sethostname(HOSTNAME)
     os.setsid()
     os.umask(0o007)

@@ -148,13 +148,23 @@ def tcp_bind() -> Result:
         return True, f"listening on {listener.getsockname()}"
 
 
-def abstract_connect(name: str) -> Result:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-        try:
+def abstract_fd_escape(name: str, host_file: str) -> Result:
+    """Take a host folder's fd from a host helper's abstract socket, then read a host file through it."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
             client.connect("\0" + name)
-        except OSError as exc:
-            return False, f"connect @{name}: {_os_error(exc)}"
-        return True, f"connected to @{name}"
+            _, fds, _, _ = socket.recv_fds(client, 16, 1)
+    except OSError as exc:
+        return False, f"@{name}: {_os_error(exc)}"
+    if not fds:
+        return False, f"connected to @{name}, but no fd came"
+    try:
+        fd = os.open(os.path.basename(host_file), os.O_RDONLY, dir_fd=fds[0])
+    except OSError as exc:
+        return False, f"received fd {fds[0]}; openat: {_os_error(exc)}"
+    with os.fdopen(fd, "rb") as handle:
+        handle.read()
+    return True, f"received a host folder's fd over @{name}, read {os.path.basename(host_file)} through it"
 
 
 def tiocsti() -> Result:
@@ -397,7 +407,7 @@ def attacks(params: dict[str, Any]) -> dict[str, Callable[[], Result]]:
         "proc-root": lambda: proc_root(int(params["pid"]), str(params["host_path"])),
         "tcp-connect": lambda: tcp_connect(int(params["port"])),
         "tcp-bind": tcp_bind,
-        "abstract-unix": lambda: abstract_connect(str(params["name"])),
+        "abstract-unix": lambda: abstract_fd_escape(str(params["name"]), str(params["host_path"])),
         "tiocsti": tiocsti,
         "controlling-tty": controlling_tty,
         "keyctl-add-key": add_key,

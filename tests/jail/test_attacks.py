@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -163,6 +164,9 @@ def targets(scratch_jail: Path, request: pytest.FixtureRequest) -> Iterator[Targ
     abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     abstract.bind("\0" + abstract_name)
     abstract.listen(8)
+    helper_stop = threading.Event()
+    helper = threading.Thread(target=_hand_out_fd, args=(abstract, outside, helper_stop), daemon=True)
+    helper.start()
     host_only = sorted(set(os.listdir("/")) - set(os.listdir(scratch_jail)))
     params = {
         "pid": sleeper.pid,
@@ -181,10 +185,30 @@ def targets(scratch_jail: Path, request: pytest.FixtureRequest) -> Iterator[Targ
         sleeper.kill()
         sleeper.wait()
         tcp.close()
+        helper_stop.set()
+        helper.join(5)
         abstract.close()
         shutil.rmtree(outside)
         unmount_under(scratch_jail)
         _report(request)
+
+
+def _hand_out_fd(listener: socket.socket, folder: Path, stop: threading.Event) -> None:
+    """The host helper: to whoever connects, an fd of a host folder (SCM_RIGHTS)."""
+    listener.settimeout(0.2)
+    folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        while not stop.is_set():
+            try:
+                peer, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with peer, contextlib.suppress(OSError):
+                socket.send_fds(peer, [b"fd"], [folder_fd])
+    finally:
+        os.close(folder_fd)
 
 
 def _report(request: pytest.FixtureRequest) -> None:
