@@ -17,20 +17,35 @@ Handler = Callable[[int], None]
 READ = select.EPOLLIN
 WRITE = select.EPOLLOUT
 ERROR = select.EPOLLERR | select.EPOLLHUP
+# Fewer cancelled timers than this are left to leave the heap by themselves.
+COMPACT_MIN = 64
+
+
+def _nothing() -> None:
+    pass
 
 
 class Timer:
     """A pending call; cancel() keeps it from running."""
 
-    __slots__ = ("callback", "cancelled", "deadline")
+    __slots__ = ("callback", "cancelled", "deadline", "loop")
 
-    def __init__(self, deadline: float, callback: Callable[[], None]) -> None:
+    def __init__(self, deadline: float, callback: Callable[[], None], loop: "EventLoop | None" = None) -> None:
         self.deadline = deadline
         self.callback = callback
         self.cancelled = False
+        self.loop = loop
 
     def cancel(self) -> None:
+        if self.cancelled:
+            return
         self.cancelled = True
+        # A cancelled timer waits in the heap until its deadline (a job's
+        # timeout, minutes away): it must not keep its job alive till then.
+        self.callback = _nothing
+        if self.loop is not None:
+            self.loop._timer_cancelled()
+            self.loop = None
 
 
 ErrorHandler = Callable[[Callable[..., None], BaseException], None]
@@ -49,6 +64,7 @@ class EventLoop:
         self._epoll = select.epoll()
         self._handlers: dict[int, Handler] = {}
         self._timers: list[tuple[float, int, Timer]] = []
+        self._cancelled_timers = 0
         self._sequence = itertools.count()
 
     def add(self, fd: int, events: int, handler: Handler) -> None:
@@ -63,9 +79,23 @@ class EventLoop:
             self._epoll.unregister(fd)
 
     def call_at(self, deadline: float, callback: Callable[[], None]) -> Timer:
-        timer = Timer(deadline, callback)
+        timer = Timer(deadline, callback, self)
         heapq.heappush(self._timers, (deadline, next(self._sequence), timer))
         return timer
+
+    @property
+    def timers_held(self) -> int:
+        """Timers in the heap, cancelled ones not yet dropped included."""
+        return len(self._timers)
+
+    def _timer_cancelled(self) -> None:
+        # Cancelled timers leave the heap lazily; when they are most of it
+        # (every finished job leaves its timeout behind), rebuild it.
+        self._cancelled_timers += 1
+        if self._cancelled_timers > COMPACT_MIN and self._cancelled_timers * 2 > len(self._timers):
+            self._timers = [entry for entry in self._timers if not entry[2].cancelled]
+            heapq.heapify(self._timers)
+            self._cancelled_timers = 0
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         return self.call_at(time.monotonic() + delay, callback)
@@ -75,6 +105,7 @@ class EventLoop:
         wait = -1.0 if max_wait is None else max_wait
         while self._timers and self._timers[0][2].cancelled:
             heapq.heappop(self._timers)
+            self._cancelled_timers -= 1
         if self._timers:
             until_timer = max(0.0, self._timers[0][0] - time.monotonic())
             wait = until_timer if wait < 0 else min(wait, until_timer)
@@ -92,9 +123,12 @@ class EventLoop:
         now = time.monotonic()
         while self._timers and self._timers[0][0] <= now:
             _, _, timer = heapq.heappop(self._timers)
-            if not timer.cancelled:
-                timer.cancel()
-                self._call(timer.callback)
+            if timer.cancelled:
+                self._cancelled_timers -= 1
+            else:
+                callback = timer.callback
+                timer.cancelled, timer.loop = True, None
+                self._call(callback)
 
     def _call(self, callback: Callable[..., None], *args: int) -> None:
         try:
