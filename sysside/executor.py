@@ -33,6 +33,8 @@ from sysside.spawn import rlimits, spawn_step
 
 READ_SIZE = 256 * 1024
 HIGH_WATER = 1024 * 1024
+# Reads of an exited step's pipe before the loop takes over again.
+TO_END_READS = 8
 # A step's pipes are only watched once it has run this long: most steps end
 # sooner, and their few bytes are then read once at exit, saving the daemon
 # a wake-up or two per step. A chatty step blocks on a full pipe for at
@@ -394,9 +396,18 @@ class JobRun:
             return
 
     def _on_output(self, _events: int = 0, to_end: bool = False) -> None:
-        """Pass the step's output on; `to_end`: the step has exited, so read until EOF or an empty pipe."""
+        """Pass the step's output on; `to_end`: the step has exited, so read until EOF or an empty pipe.
+
+        Reading to the end is bounded (TO_END_READS): a child that escaped
+        the group kill could keep the pipe fed, and the loop serves other jobs.
+        """
         running = self._running
+        reads_left = TO_END_READS
         while running is not None and running.output_fd is not None and not self._output_paused:
+            if to_end:
+                if reads_left == 0:
+                    return
+                reads_left -= 1
             try:
                 data = os.read(running.output_fd, READ_SIZE)
             except BlockingIOError:

@@ -17,13 +17,13 @@ stops an escape the others miss, so none is optional):
    on their own (nodev would make them unusable). No /proc: nothing in the
    web side needs it, and without it there is no /proc/PID/root of
    anything, nor /proc/sys, to reach for.
-6. pivot_root into the jail and detach the old root: no host mount is
+6. pivot_root into an empty read-only tmpfs that holds the jail's mount
+   at /jail, detach the old root, chroot into /jail: no host mount is
    reachable. A directory renamed on the host out of the jail cannot lead
    back out either: the jail's root is a bind mount of the jail folder,
    and `..` from a folder no longer under a mount's root fails (ENOENT).
-   Then chroot(".") and chdir("/"), and an empty tmpfs is stacked on the
-   namespace's root, under the jail's feet: to the kernel the jail is
-   then chrooted, and a chrooted process can make no user namespace.
+   To the kernel the jail is chrooted, and a chrooted process can make no
+   user namespace (see enter_jail).
 7. A new session (no controlling terminal, so no TIOCSTI), umask 007,
    rlimits, then supplementary groups, gid and uid dropped for good (a
    setuid(0) afterwards must fail, and is tried), the parent-death signal
@@ -75,6 +75,8 @@ from sysside.linux import (
     MS_REMOUNT,
     PR_CAPBSET_DROP,
     PR_SET_PDEATHSIG,
+    attach_mount_tree,
+    clone_mount_tree,
     mount,
     pivot_root,
     prctl,
@@ -142,18 +144,40 @@ def launch(spec: JailSpec) -> int:
     return _supervise(pid, log_read, life_write)
 
 
-def cover_namespace_root() -> None:
-    """Stack an empty tmpfs on the namespace's root, under the jail's feet.
+# Where the jail's mount sits in the namespace's root tmpfs.
+NAMESPACE_ROOT_JAIL = "jail"
 
-    The jail keeps seeing its own root (a process's root is not moved by a
-    mount on top of it), but the kernel now counts the jail as chrooted:
-    its root is no longer the top of the mount namespace's root. A chrooted
-    process may not make a user namespace (EPERM, `current_chrooted` in
-    create_user_ns), which would give it every capability over the mounts
-    and network it could then make; seccomp refuses unshare and clone's
-    namespace flags too, and this holds without it.
+
+def enter_jail(root: Path) -> None:
+    """Make the jail this process's root, below an empty read-only tmpfs that is the namespace's root.
+
+    The jail (already bound and mounted by _mount_jail) is bound, with its
+    mounts, into the tmpfs at /jail; pivot_root makes the tmpfs the mount
+    namespace's root and detaches the host's; chroot then enters the jail.
+    To the kernel the jail is chrooted (its root is not its namespace's
+    root), and a chrooted process may make no user namespace (EPERM,
+    `current_chrooted` in create_user_ns), which would give it every
+    capability over the mounts and network it could then make; seccomp
+    refuses unshare and clone's namespace flags too, and this holds without
+    it. Nothing is mounted on the jail's own root, so `..` from a top
+    folder stays in the jail, and a folder renamed out of the jail on the
+    host still leads nowhere (`..` fails where it has left its mount's root).
     """
-    mount("tmpfs", "/", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1,mode=0")
+    # A detached copy, taken before the tmpfs goes on top: a recursive bind
+    # made afterwards would copy the tmpfs too, stacked on the jail's root.
+    tree = clone_mount_tree(str(root))
+    try:
+        mount("tmpfs", str(root), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,nr_inodes=8,mode=0755")
+        os.mkdir(root / NAMESPACE_ROOT_JAIL, 0o755)
+        attach_mount_tree(tree, str(root / NAMESPACE_ROOT_JAIL))
+    finally:
+        os.close(tree)
+    mount("none", str(root), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.chdir(root)
+    pivot_root(".", ".")
+    umount2(".", MNT_DETACH)
+    os.chroot(NAMESPACE_ROOT_JAIL)
+    os.chdir("/")
 
 
 def _child(spec: JailSpec, root: Path, log_fd: int, life_fd: int) -> None:
@@ -168,12 +192,7 @@ def _child(spec: JailSpec, root: Path, log_fd: int, life_fd: int) -> None:
     syscall_filter = jail_filter()
     loaders = [f"/{p.relative_to(root)}" for p in sorted(root.glob("lib*/ld-linux*"))]
     _mount_jail(spec, root)
-    os.chdir(root)
-    pivot_root(".", ".")
-    umount2(".", MNT_DETACH)
-    os.chroot(".")
-    os.chdir("/")
-    cover_namespace_root()
+    enter_jail(root)
     socket.sethostname(HOSTNAME)
     os.setsid()
     os.umask(0o007)

@@ -1,7 +1,7 @@
 """Thin ctypes bindings for the Linux calls the standard library lacks.
 
 unshare(2) (os.unshare arrives only in Python 3.12), mount(2), umount2(2),
-pivot_root(2) and prctl(2). Each raises OSError with the errno, like the
+pivot_root(2), open_tree(2) and move_mount(2) (Linux 5.2), and prctl(2). Each raises OSError with the errno, like the
 os module does.
 """
 
@@ -35,7 +35,14 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_GET_NO_NEW_PRIVS = 39
 PR_CAPBSET_DROP = 24
 
+OPEN_TREE_CLONE = 1
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
+# Calls added since Linux 5.1 have one number on every architecture.
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
 
 
 def _check(result: int, what: str) -> int:
@@ -70,6 +77,30 @@ def pivot_root(new_root: str, put_old: str) -> None:
     if _SYS_PIVOT_ROOT is None:
         raise OSError(38, f"pivot_root: unknown syscall number on {platform.machine()}")
     _check(_libc.syscall(ctypes.c_long(_SYS_PIVOT_ROOT), new_root.encode(), put_old.encode()), "pivot_root")
+
+
+def clone_mount_tree(path: str) -> int:
+    """A detached copy of the mount at `path` and every mount under it, as an fd (open_tree)."""
+    flags = OPEN_TREE_CLONE | AT_RECURSIVE | os.O_CLOEXEC
+    return _check(
+        _libc.syscall(ctypes.c_long(_SYS_OPEN_TREE), ctypes.c_int(-100), path.encode(), ctypes.c_uint(flags)),
+        f"open_tree {path}",
+    )
+
+
+def attach_mount_tree(tree_fd: int, target: str) -> None:
+    """Mount the detached tree `tree_fd` (from clone_mount_tree) on `target` (move_mount)."""
+    _check(
+        _libc.syscall(
+            ctypes.c_long(_SYS_MOVE_MOUNT),
+            ctypes.c_int(tree_fd),
+            b"",
+            ctypes.c_int(-100),
+            target.encode(),
+            ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+        ),
+        f"move_mount {target}",
+    )
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:

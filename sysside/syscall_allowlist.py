@@ -78,6 +78,10 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     # The vDSO answers these without a system call, except on a machine
     # whose clock source it cannot read (some virtual machines).
     "the clock without the vDSO": ("clock_gettime", "clock_getres", "gettimeofday", "time", "getcpu"),
+    # The kernel resumes a sleep, poll or futex wait that a stop and
+    # continue interrupted (SIGSTOP, a freezer) through this call; refused,
+    # glibc takes the futex's error as fatal and aborts the worker.
+    "resuming an interrupted wait": ("restart_syscall",),
 }  # fmt: skip
 
 REFUSED_QUIETLY: dict[str, tuple[str, str]] = {

@@ -1,10 +1,11 @@
 """The second stop for user namespaces: the kernel's own, for a jail that counts as chrooted.
 
 seccomp refuses unshare and clone's namespace flags in the jail (the
-attack suite shows it). This checks what holds without seccomp: after
-pivot_root, a process whose root is the mount namespace's root may make a
-user namespace (the control), and once the launcher has stacked its tmpfs
-on that root it may not.
+attack suite shows it). This checks what holds without seccomp: a process
+pivoted straight into a folder (its root is the mount namespace's root)
+may make a user namespace (the control); one that entered it as the
+launcher does (enter_jail: the folder below an empty tmpfs root) may not,
+and sees the same files, `..` included.
 """
 
 import ctypes
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sysside.launcher import cover_namespace_root
+from sysside.launcher import enter_jail
 from sysside.linux import CLONE_NEWNS, MNT_DETACH, MS_BIND, MS_PRIVATE, MS_REC, mount, pivot_root, umount2, unshare
 from sysside.users import ensure_users
 
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.root
 CLONE_NEWUSER = 0x10000000
 
 
-def _unshare_user_after_pivot(root: Path, covered: bool) -> dict[str, object]:
-    """In a child: pivot_root into `root` as the launcher does, drop to the web user, try a user namespace."""
+def _unshare_user_after_pivot(root: Path, launcher_way: bool) -> dict[str, object]:
+    """In a child: enter `root` (plainly, or as the launcher does), drop to the web user, try a user namespace."""
     web, _, _ = ensure_users()
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -35,14 +36,16 @@ def _unshare_user_after_pivot(root: Path, covered: bool) -> dict[str, object]:
             unshare(CLONE_NEWNS)
             mount("none", "/", None, MS_REC | MS_PRIVATE)
             mount(str(root), str(root), None, MS_BIND | MS_REC)
-            os.chdir(root)
-            pivot_root(".", ".")
-            umount2(".", MNT_DETACH)
-            os.chroot(".")
-            os.chdir("/")
-            if covered:
-                cover_namespace_root()
+            if launcher_way:
+                enter_jail(root)
+            else:
+                os.chdir(root)
+                pivot_root(".", ".")
+                umount2(".", MNT_DETACH)
+                os.chroot(".")
+                os.chdir("/")
             answer["sees"] = sorted(os.listdir("/"))
+            answer["sees_from_usr"] = sorted(os.listdir("/usr/.."))
             os.setgroups([])
             os.setgid(web.gid)
             os.setuid(web.uid)
@@ -72,14 +75,19 @@ def tiny_root(tmp_path: Path) -> Path:
     return root
 
 
-def test_without_the_cover_a_pivoted_process_can_make_a_user_namespace(tiny_root: Path) -> None:
+def test_pivoted_straight_into_a_folder_a_process_can_make_a_user_namespace(tiny_root: Path) -> None:
     # The positive control: without this, the next test could pass because
     # user namespaces are off on the machine.
-    assert _unshare_user_after_pivot(tiny_root, covered=False) == {"sees": ["usr"], "unshare": "ok"}
-
-
-def test_with_the_cover_the_kernel_refuses_and_the_jail_looks_the_same(tiny_root: Path) -> None:
-    assert _unshare_user_after_pivot(tiny_root, covered=True) == {
+    assert _unshare_user_after_pivot(tiny_root, launcher_way=False) == {
         "sees": ["usr"],
+        "sees_from_usr": ["usr"],
+        "unshare": "ok",
+    }
+
+
+def test_entered_as_the_launcher_does_the_kernel_refuses_and_the_jail_looks_the_same(tiny_root: Path) -> None:
+    assert _unshare_user_after_pivot(tiny_root, launcher_way=True) == {
+        "sees": ["usr"],
+        "sees_from_usr": ["usr"],
         "unshare": os.strerror(1),  # EPERM
     }
