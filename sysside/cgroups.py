@@ -7,14 +7,16 @@ Rules:
    daemon's user (owner of the directories and of the files that move
    processes), so the daemon needs no privilege to place its steps.
 3. Limits are written once per group; moving a process in is one write
-   per hierarchy.
+   per hierarchy, to a cgroup.procs kept open: the daemon moves itself in
+   and out around every step it spawns, and opening the files each time
+   cost more than the writes.
 """
 
 import contextlib
 import os
 import signal
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -55,6 +57,8 @@ class Group:
 
     dirs: dict[str, Path]
     version: str
+    # cgroup.procs of each hierarchy, opened for writing on first use.
+    _procs: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def at(cls, relative: str) -> "Group | None":
@@ -99,12 +103,19 @@ class Group:
 
     def add(self, pid: int) -> None:
         """Move a process in; raise OSError if the kernel refuses."""
-        for path in self.dirs.values():
-            fd = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, str(pid).encode())
-            finally:
+        text = str(pid).encode()
+        for key, path in self.dirs.items():
+            fd = self._procs.get(key)
+            if fd is None:
+                fd = self._procs[key] = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+            os.write(fd, text)
+
+    def close(self) -> None:
+        """Close the files add() keeps open."""
+        for fd in self._procs.values():
+            with contextlib.suppress(OSError):
                 os.close(fd)
+        self._procs.clear()
 
     def kill(self) -> int:
         """SIGKILL every process in the group (escaped children too); return how many."""

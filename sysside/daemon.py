@@ -87,6 +87,7 @@ class Daemon:
         self._home_cgroup: Group | None = None
         self._free_slots: list[int] = []
         self._slot_limits: dict[int, tuple[int | None, int | None]] = {}
+        self._slot_groups: dict[int, Group] = {}
         self._job_slots: dict[str, int] = {}
 
     # -- start and stop -------------------------------------------------------
@@ -174,7 +175,9 @@ class Daemon:
         if self._cgroup_root is None or self._home_cgroup is None:
             return None
         slot = self._free_slots.pop()
-        group = self._cgroup_root.child(f"slot{slot}")
+        group = self._slot_groups.get(slot)
+        if group is None:
+            group = self._slot_groups[slot] = self._cgroup_root.child(f"slot{slot}")
         limits = (spec.limits.memory, spec.limits.processes)
         if self._slot_limits.get(slot) != limits:
             group.create()
@@ -196,6 +199,10 @@ class Daemon:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds.clear()
+        for group in self._slot_groups.values():
+            group.close()
+        if self._home_cgroup is not None:
+            self._home_cgroup.close()
         self.loop.close()
 
     def _on_signals(self, _events: int) -> None:

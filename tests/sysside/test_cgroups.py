@@ -1,0 +1,127 @@
+"""Per-job control groups (`hole daemon --cgroup`): where steps run, what bounds them, who is left.
+
+As root, on whichever cgroup version the machine has. The daemon moves
+itself into the job's group to spawn each step and back out after, so a
+step is confined from its first instruction; these tests read where the
+steps and the daemon really are.
+"""
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sysside.cgroups import Group, detect, pids_in
+from tests.conftest import DaemonFactory
+from webside.client import HoleClient
+
+pytestmark = pytest.mark.root
+
+MEMORY = 64 * 1024 * 1024
+PROCESSES = 8
+# Forks until refused (or 30 times); each child waits to be killed. Prints the count.
+FORKER = (
+    "import os, time\n"
+    "count = 0\n"
+    "for _ in range(30):\n"
+    "    try:\n"
+    "        pid = os.fork()\n"
+    "    except OSError:\n"
+    "        break\n"
+    "    if pid == 0:\n"
+    "        time.sleep(30)\n"
+    "        os._exit(0)\n"
+    "    count += 1\n"
+    "print(count)\n"
+)
+
+MAP = f"""
+[defaults.limits]
+memory = {MEMORY}
+processes = {PROCESSES}
+
+[jobs.where]
+title = "where"
+steps = [ {{ run = ["/bin/cat", "/proc/self/cgroup"] }}, {{ run = ["/bin/cat", "/proc/self/cgroup"] }} ]
+
+[jobs.forker]
+title = "forker"
+steps = [ {{ run = ["/usr/bin/python3", "-I", "-c", {json.dumps(FORKER)}] }} ]
+"""
+
+
+@pytest.fixture
+def jobs_group() -> Iterator[str]:
+    if not detect():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true, but this machine has no memory and pids control groups")
+        pytest.skip("no memory and pids control groups here")
+    base = f"hole-test-{os.getpid()}-{secrets.token_hex(3)}"
+    jobs = Group.at(f"{base}/jobs")
+    assert jobs is not None
+    jobs.create()
+    yield f"{base}/jobs"
+    top = Group.at(base)
+    assert top is not None
+    top.remove()
+
+
+def _cgroup_lines(text: str) -> dict[str, str]:
+    """/proc/PID/cgroup as controller -> path (v2's single line as "unified")."""
+    found = {}
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(",") if controllers else ["unified"]:
+            found[name] = path
+    return found
+
+
+def test_a_step_runs_in_a_slot_of_the_jobs_group_with_the_jobs_limits(
+    tmp_path: Path, daemon_factory: DaemonFactory, jobs_group: str
+) -> None:
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(MAP, encoding="utf-8")
+    daemon = daemon_factory(jobs, "--cgroup", jobs_group)
+    home = Path(f"/proc/{daemon.process.pid}/cgroup").read_text(encoding="ascii")
+    names = ("unified",) if detect() == "v2" else ("memory", "pids")
+    client = HoleClient(daemon.spool)
+    for _ in range(3):
+        # The second (last) step's output: it ran after the daemon had
+        # moved out and back in again for the first.
+        output, status = client.run("where", {})
+        assert status.ok, status
+        placed = _cgroup_lines(output.decode())
+        for name in names:
+            parent, slot = placed[name].rsplit("/", 1)
+            assert (parent, slot[:4]) == (f"/{jobs_group}", "slot"), placed
+        group = Group.at(placed[names[0]].lstrip("/"))
+        assert group is not None
+        limits = group.limits()
+        assert str(MEMORY) in (limits.get("memory/memory.limit_in_bytes"), limits.get("unified/memory.max"))
+        assert str(PROCESSES) in (limits.get("pids/pids.max"), limits.get("unified/pids.max"))
+        # Between jobs the daemon is back where it started.
+        assert Path(f"/proc/{daemon.process.pid}/cgroup").read_text(encoding="ascii") == home
+
+
+def test_the_pids_limit_bounds_a_job_and_its_leftovers_are_killed(
+    tmp_path: Path, daemon_factory: DaemonFactory, jobs_group: str
+) -> None:
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(MAP, encoding="utf-8")
+    daemon = daemon_factory(jobs, "--cgroup", jobs_group)
+    output, status = HoleClient(daemon.spool).run("forker", {})
+    assert status.ok, status
+    forked = int(output.decode())
+    # Root is exempt from RLIMIT_NPROC: the group's pids.max is what stops
+    # it, counting the step itself.
+    assert 0 < forked < PROCESSES
+    root = Group.at(jobs_group)
+    assert root is not None
+    slots = [path for path in root.dirs[next(iter(root.dirs))].iterdir() if path.name.startswith("slot")]
+    assert slots
+    for path in slots:
+        slot = root.child(path.name)
+        assert list(pids_in(slot)) == [], f"{path.name} still holds the forked children"
