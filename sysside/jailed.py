@@ -186,7 +186,7 @@ def layers(base: str | None) -> dict[str, str]:
     abi = abi_version()
     found = {
         "namespaces": "mount, pid, ipc, uts, net",
-        "root": "pivot_root into a read-only, nosuid, nodev bind of the jail",
+        "root": "pivot_root into an empty read-only tmpfs, chroot into a read-only, nosuid, nodev bind of the jail",
         "ids": "holeweb, no supplementary groups, no_new_privs",
         "landlock": f"ABI {abi}" if abi else "NOT AVAILABLE in this kernel",
         "cgroups": f"{detect()} memory+pids under {base}" if base else "NOT AVAILABLE",
