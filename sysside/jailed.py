@@ -37,6 +37,8 @@ from sysside.state import StateDir
 from sysside.users import Account, ensure_users
 
 SPOOL_SIZE = "64m"
+# How long release() waits for the jail's groups to empty.
+CGROUP_EMPTY_TIMEOUT = 5.0
 WEB_MEMORY = 2 * 1024**3
 WEB_PIDS = 1024
 
@@ -133,6 +135,32 @@ def unmount_spool(jail: Path) -> None:
     with contextlib.suppress(OSError):
         if os.stat(spool).st_dev != os.stat(spool.parent).st_dev:
             umount2(str(spool), 0)
+
+
+def release(setup: "JailedSetup") -> list[str]:
+    """Undo what prepare() made outside the state folder: the spool's mount, the control groups.
+
+    Called once the service has stopped; returns what could not be undone,
+    in words (a mount or a group that something still holds).
+    """
+    problems = []
+    unmount_spool(setup.jail)
+    if os.path.ismount(setup.spool):
+        problems.append(f"the spool {setup.spool} is still mounted")
+    group = Group.at(setup.cgroup_base) if setup.cgroup_base is not None else None
+    # The jail's last processes may still be exiting when the launcher has;
+    # a group is removable only once it is empty.
+    deadline = time.monotonic() + CGROUP_EMPTY_TIMEOUT
+    while group is not None:
+        try:
+            group.remove()
+            break
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                problems.append(f"control group {setup.cgroup_base} was not removed: {exc.strerror or exc}")
+                break
+            time.sleep(0.05)
+    return problems
 
 
 def record_audit(state: StateDir, problems: list[str]) -> None:

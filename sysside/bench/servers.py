@@ -27,7 +27,6 @@ from typing import Any
 from sysside import jailed as jailed_mode
 from sysside.bench import procs
 from sysside.bench.workload import Workload
-from sysside.cgroups import Group
 from sysside.daemon import prepare_spool
 from sysside.service import Service, ServiceConfig, bind_listener
 from sysside.state import StateDir
@@ -35,7 +34,6 @@ from sysside.state import StateDir
 HOST = "127.0.0.1"
 READY_TIMEOUT = 30.0
 WEBHOOK = "/usr/bin/webhook"
-CGROUP_EMPTY_TIMEOUT = 5.0
 
 
 class BenchSetupError(Exception):
@@ -147,19 +145,9 @@ def _share(work: Workload, gid: int) -> None:
 
 def _unjail(setup: jailed_mode.JailedSetup) -> None:
     """What the jailed mode made outside the state folder: the spool's mount, the control groups."""
-    jailed_mode.unmount_spool(setup.jail)
-    group = Group.at(setup.cgroup_base) if setup.cgroup_base is not None else None
-    # The jail's last processes may still be exiting when the launcher has;
-    # a group is removable only once it is empty.
-    deadline = time.monotonic() + CGROUP_EMPTY_TIMEOUT
-    while group is not None:
-        try:
-            group.remove()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    problems = jailed_mode.release(setup)
+    if problems:
+        raise BenchSetupError("; ".join(problems))
 
 
 def _max_jobs(daemon_log: Path, offset: int) -> int:

@@ -36,7 +36,10 @@ PROJECT_STUBS = Path(__file__).resolve().parent.parent.parent / "stubs"
     "jobs_file",
     type=click.Path(path_type=Path),
     default=None,
-    help="Job map to serve (default: the demo's, made in the state folder if missing).",
+    help=(
+        "Job map to serve (default: the demo's, written afresh in the state folder at each start;"
+        " to change it, copy it into the same folder and pass the copy)."
+    ),
 )
 @click.option(
     "--stubs",
@@ -60,8 +63,11 @@ def up_command(
 ) -> None:
     """Set up and run the whole service in the foreground; Ctrl-C stops it.
 
-    Makes the demo (database, programs, job map) in the state folder if it
-    is missing, starts the job daemon and the web side, and prints the URL.
+    Makes the demo in the state folder (its database is kept from one start
+    to the next; its programs and job map are written afresh), starts the
+    job daemon and the web side, and prints the URL. As root the web side
+    runs in the jail, which holds approved stubs only: --dev, which also
+    serves stubs not yet approved, needs --unjailed there.
     """
     state_dir = StateDir((state or default_state_dir()).absolute())
     try:
@@ -71,6 +77,12 @@ def up_command(
     except DaemonError as exc:
         raise HoleError(str(exc)) from None
     jail_it = os.geteuid() == 0 and not unjailed
+    if jail_it and dev:
+        listener.close()
+        raise HoleError(
+            "--dev serves stubs that are not approved, and the jail holds approved stubs only:"
+            " add --unjailed to try them as root"
+        )
     try:
         jobs_file = _prepare(state_dir, jobs_file, unjailed=not jail_it)
         setup = None
@@ -93,26 +105,33 @@ def up_command(
             jailed=setup,
         )
     )
-    with service.catching_signals():
-        try:
-            service.start(listener)
-        except Interrupted:
-            click.echo("stopped", err=True)
-            return
-        except DaemonError as exc:
-            raise HoleError(str(exc)) from None
-        except OSError as exc:
-            raise HoleError(f"cannot start: {exc}") from None
-        try:
-            _announce(service, state_dir, jobs_file)
-            service.serve_until_signal()
-        except DaemonError as exc:
-            raise HoleError(str(exc)) from None
-        finally:
-            # Already done by serve_until_signal(), but not if _announce() failed:
-            # no side may outlive this command.
-            service.stop()
-            clear_service_info(state_dir)
+    try:
+        with service.catching_signals():
+            try:
+                service.start(listener)
+            except Interrupted:
+                click.echo("stopped", err=True)
+                return
+            except DaemonError as exc:
+                raise HoleError(str(exc)) from None
+            except OSError as exc:
+                raise HoleError(f"cannot start: {exc}") from None
+            try:
+                _announce(service, state_dir, jobs_file)
+                service.serve_until_signal()
+            except DaemonError as exc:
+                raise HoleError(str(exc)) from None
+            finally:
+                # Already done by serve_until_signal(), but not if _announce() failed:
+                # no side may outlive this command.
+                service.stop()
+                clear_service_info(state_dir)
+    finally:
+        if setup is not None:
+            # The spool's mount and the control groups live outside the
+            # state folder: a stopped service leaves neither behind.
+            for problem in jailed.release(setup):
+                click.echo(f"warning: {problem}", err=True)
     click.echo("stopped", err=True)
 
 

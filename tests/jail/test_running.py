@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from sysside.cgroups import Group
 from sysside.demo import EXAMPLE_JOB
+from sysside.jail.layout import SPOOL
+from sysside.jailed import cgroup_base
+from sysside.state import StateDir
 from tests.jail.support import unmount_under
 from tests.sysside.helpers import wait_gone
 from tests.sysside.test_up import (
@@ -193,3 +197,7 @@ def test_sigterm_stops_every_process_of_both_users(jailed_up: RunningUp) -> None
                 left.append(entry)
     assert left == [], f"processes of the service left: {left}"
     assert sorted(path.name for path in (jailed_up.state / "run").glob("*.pid")) == []
+    # Nor anything outside the state folder: the spool's tmpfs, the control groups.
+    assert not os.path.ismount(jailed_up.state / "jail" / SPOOL), jailed_up.output()
+    groups = Group.at(cgroup_base(StateDir(jailed_up.state)))
+    assert groups is None or not any(path.exists() for path in groups.dirs.values()), jailed_up.output()
