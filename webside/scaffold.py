@@ -116,8 +116,10 @@ def scaffold_command(name: str, stubs_dir: Path, tests_dir: Path, force: bool) -
         one string per field. Keep the example fields you need, delete the
         others, and change the test's VALID, EXPECTED and BAD to match.
       - Run the test: pytest TESTS_DIR/test_NAME.py
-      - Add the printed entry to your local job map and try the report in a
-        browser: hole up (it prints the address; the report is /r/NAME).
+      - Add the printed entry to a copy of the job map (in the map's own
+        folder) and try the report in a browser: hole up --dev --jobs COPY
+        (as root add --unjailed; it prints the address; the report is
+        /r/NAME, marked as not yet approved).
       - Ask the webmaster to add the entry to the real job map, with the
         real programs in its steps, and to approve the stub: no report is
         served until both are done.

@@ -164,6 +164,11 @@ def review_command(
                 return
             _show(review)
             if not review.in_order:
+                if review.unaccepted:
+                    raise HoleError(
+                        f"{name} has {len(review.unaccepted)} finding(s) not accepted: have them"
+                        f" fixed, or approve with `hole review {name} --approve --accept-findings` if they are meant"
+                    )
                 raise HoleError(f"{name} is not approved as it is; approve it with `hole review {name} --approve`")
     except ReviewError as exc:
         raise HoleError(str(exc)) from None

@@ -97,6 +97,11 @@ def test_a_job_map_change_brings_a_finding_the_approval_did_not_accept(stubs: Pa
     result = review("--stubs", stubs, "--jobs", jobs)
     assert result.exit_code == 1
     assert "stub echo  approved, 1 finding(s) not accepted" in result.stdout
+    # The way forward it names is one --approve alone would refuse.
+    shown = review("echo", "--stubs", stubs, "--jobs", jobs)
+    assert shown.exit_code == 1
+    assert "has 1 finding(s) not accepted" in shown.stderr
+    assert "--approve --accept-findings" in shown.stderr
 
 
 def test_broken_and_missing_stubs(stubs: Path, jobs: Path) -> None:

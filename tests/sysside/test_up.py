@@ -310,3 +310,17 @@ def test_an_unusable_state_folder_is_one_line(tmp_path: Path) -> None:
     assert lines[0].startswith(f"Error: state folder {state} is not usable"), lines
     assert "--state" in lines[0]
     assert state.read_text(encoding="utf-8") == "a file where the state folder should be\n"
+
+
+@pytest.mark.root
+def test_dev_as_root_without_unjailed_is_refused_in_one_line(tmp_path: Path) -> None:
+    # The jail holds approved stubs only: --dev there would show nothing new.
+    state = tmp_path / "state"
+    argv = [sys.executable, "-m", "sysside", "up", "--dev", "--state", str(state), "--port", str(free_port())]
+    done = subprocess.run(argv, capture_output=True, text=True, env=child_env(), timeout=60, check=False)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("Error: --dev serves stubs that are not approved"), lines
+    assert "--unjailed" in lines[0]
+    assert not state.exists()
