@@ -13,6 +13,7 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, NumberRange, Regexp
 
 TITLE = _l("Budget report 12")
+DESCRIPTION = _l("Budget against actuals, by category, for one account and fiscal year.")
 
 
 class B12Form(FlaskForm):

@@ -12,6 +12,7 @@ from wtforms import DateField, StringField
 from wtforms.validators import InputRequired, Regexp, ValidationError
 
 TITLE = _l("Ledger between two dates")
+DESCRIPTION = _l("Every transaction of one account from a start date to an end date, both included.")
 
 # The ledger's dates must fall in this range (the job map says the same).
 FIRST_DAY = datetime.date(2000, 1, 1)

@@ -13,6 +13,7 @@ from wtforms import IntegerField, SelectField
 from wtforms.validators import InputRequired, NumberRange
 
 TITLE = _l("Spending by category")
+DESCRIPTION = _l("Budget and actuals of every account for one category, or all, in one fiscal year.")
 
 
 def categories() -> dict[str, str]:

@@ -12,6 +12,7 @@ from wtforms import IntegerField
 from wtforms.validators import InputRequired, NumberRange
 
 TITLE = _l("Year-end close")
+DESCRIPTION = _l("Budget, actuals and variance of every account for one fiscal year, line by line.")
 
 
 class YearEndForm(FlaskForm):

@@ -5,9 +5,11 @@ Rules:
    report, named by its file. A stub that cannot be loaded is left out and
    listed in `broken` with the reason; it never stops the others.
 2. A stub has `show_form()` (a WTForms form) and `prepare_input(form)` (a
-   mapping of field name to str). Optional: a module docstring (its first
-   line describes the report), `TITLE` (a str, or lazy_gettext() for a
-   translated title), and `JOB` (the job-map name, if not the report's own).
+   mapping of field name to str). Optional: `TITLE` (a str, or
+   lazy_gettext() for a translated title), `DESCRIPTION` (one line under
+   the title, likewise; without it, the first line of the module's
+   docstring, which cannot be translated), and `JOB` (the job-map name, if
+   not the report's own).
 3. What a stub returns is checked here, on every call, so nothing
    untyped leaves this module.
 4. Only a stub approved as it is now (webside.approval) is imported at
@@ -39,6 +41,7 @@ from webside.approval import Manifest, ManifestError, load_manifest, stub_files
 # its URL and is the default job name.
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
 MAX_TITLE = 200
+MAX_DESCRIPTION = 300
 
 
 class StubError(Exception):
@@ -51,9 +54,9 @@ class Report:
 
     name: str
     job: str
-    description: str
     path: Path
     _title: object
+    _description: object
     _show_form: Callable[[], Any]
     _prepare_input: Callable[[Any], Any]
 
@@ -61,6 +64,11 @@ class Report:
     def title(self) -> str:
         """The report's title, in the request's language when TITLE is a lazy_gettext string."""
         return str(self._title)
+
+    @property
+    def description(self) -> str:
+        """One line on what the report shows, in the request's language when DESCRIPTION is lazy."""
+        return str(self._description)
 
     def make_form(self) -> Form:
         """A fresh form from the stub (bound to the request's data on a POST)."""
@@ -159,13 +167,15 @@ def _load_report(path: Path, source: bytes) -> Report:
     if title is None or not str(title).strip() or len(str(title)) > MAX_TITLE:
         raise _Unusable(f"TITLE must be a non-empty string of at most {MAX_TITLE} characters")
     doc = (module.__doc__ or "").strip()
-    description = doc.splitlines()[0].strip() if doc else ""
+    description: object = getattr(module, "DESCRIPTION", doc.splitlines()[0].strip() if doc else "")
+    if description is None or len(str(description)) > MAX_DESCRIPTION or "\n" in str(description):
+        raise _Unusable(f"DESCRIPTION must be one line of at most {MAX_DESCRIPTION} characters")
     return Report(
         name=name,
         job=job,
-        description=description,
         path=path,
         _title=title,
+        _description=description,
         _show_form=module.show_form,
         _prepare_input=module.prepare_input,
     )

@@ -33,6 +33,9 @@ from wtforms.validators import InputRequired, Length, NumberRange, Regexp
 
 # The report's name on the report list and at the top of its page.
 TITLE = _l("$title")
+# One line under it, on the list and the form (translated, unlike the
+# docstring's first line, which is shown when there is no DESCRIPTION).
+DESCRIPTION = _l("$title: what this report shows, in one line.")
 
 
 class $form(FlaskForm):

@@ -27,6 +27,18 @@ def test_french_page_with_lang_fr(client: Any) -> None:
     assert page.html.h1.get_text() == "Rapport budgétaire 12"
     assert page.html.find("label", attrs={"for": "account"}).get_text() == "Compte"
     assert page.html.find("button", type="submit").get_text() == "Lancer le rapport"
+    assert page.html.find("p", class_="lead").get_text() == (
+        "Budget et réalisé, par catégorie, pour un compte et un exercice."
+    )
+
+
+def test_report_descriptions_follow_the_language(client: Any) -> None:
+    english = [p.get_text() for p in client.get("/?lang=en").html.select("main li p")]
+    french = [p.get_text() for p in client.get("/?lang=fr").html.select("main li p")]
+    assert "Budget against actuals, by category, for one account and fiscal year." in english
+    assert "Budget et réalisé, par catégorie, pour un compte et un exercice." in french
+    assert len(english) == len(french) == 4
+    assert not set(english) & set(french)
 
 
 def test_lang_choice_is_remembered_in_the_session(client: Any) -> None:

@@ -17,6 +17,7 @@ BROKEN = {
     "bad_import": ("import no_such_module_anywhere\n", "ModuleNotFoundError"),
     "bad_job": (GOOD_STUB + "\nJOB = 'Not A Job'\n", "JOB must be a job name"),
     "empty_title": (GOOD_STUB.replace('TITLE = "Echo"', 'TITLE = "  "'), "TITLE must be"),
+    "two_line_description": (GOOD_STUB + '\nDESCRIPTION = "one\\ntwo"\n', "DESCRIPTION must be one line"),
     "Upper": (GOOD_STUB, "the file name must match"),
 }
 
@@ -58,6 +59,7 @@ def test_app_starts_and_logs_each_broken_stub(
 def test_title_description_and_job_come_from_the_stub(tmp_path: Path) -> None:
     source = GOOD_STUB.replace('"""A small report for tests."""', '"""First line.\n\nMore text."""')
     write_stub(tmp_path, "echo", source + "\nJOB = 'other_job'\n")
+    write_stub(tmp_path, "described", GOOD_STUB + '\nDESCRIPTION = "Said by the stub."\n')
     write_stub(
         tmp_path, "year_end", GOOD_STUB.replace('TITLE = "Echo"\n', "").replace('"""A small report for tests."""', "")
     )
@@ -67,6 +69,7 @@ def test_title_description_and_job_come_from_the_stub(tmp_path: Path) -> None:
         "First line.",
         "other_job",
     )
+    assert reports["described"].description == "Said by the stub."
     assert (reports["year_end"].title, reports["year_end"].description, reports["year_end"].job) == (
         "Year end",
         "",
