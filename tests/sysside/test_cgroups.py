@@ -9,6 +9,7 @@ steps and the daemon really are.
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,6 +123,11 @@ def test_the_pids_limit_bounds_a_job_and_its_leftovers_are_killed(
     assert root is not None
     slots = [path for path in root.dirs[next(iter(root.dirs))].iterdir() if path.name.startswith("slot")]
     assert slots
+    # SIGKILL is sent when the step ends; a killed process leaves its group
+    # when it has finished exiting, a moment later.
+    deadline = time.monotonic() + 5
     for path in slots:
         slot = root.child(path.name)
+        while pids_in(slot) and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert list(pids_in(slot)) == [], f"{path.name} still holds the forked children"
