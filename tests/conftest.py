@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import pytest
 
@@ -22,16 +22,22 @@ from sysside.demo import DemoPaths, init_demo
 READY_TIMEOUT = 15.0
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A test marked `root` skips without root, except under CI=true, where it fails.
+def cannot_run(needs: str) -> NoReturn:
+    """Skip a test this machine cannot run, except under CI=true, where it fails.
 
-    CI runs as root: a root test that cannot run there is a broken CI, not
-    a test to skip.
+    CI runs as root on a machine ./bootstrap has set up: a test that cannot
+    run there is a broken CI, not a test to skip. `needs` says what is
+    missing and how to get it.
     """
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true, and this test cannot run: it needs {needs}")
+    pytest.skip(f"needs {needs}")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `root` needs root (see cannot_run)."""
     if item.get_closest_marker("root") is not None and os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("this test needs root, and CI=true: root tests must run in CI")
-        pytest.skip("needs root (runs in CI)")
+        cannot_run("root (root tests run in CI)")
 
 
 @dataclass

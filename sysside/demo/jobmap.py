@@ -22,8 +22,8 @@ def toml_string(value: str) -> str:
         if char in '"\\':
             quoted.append("\\" + char)
         elif char < " " or char == "\x7f":
-            # TOML forbids these raw in a basic string, tab included here
-            # for simplicity; \uXXXX is always accepted.
+            # TOML forbids these raw in a basic string. Tab is allowed raw,
+            # but \u0009 is the same value and keeps one rule for all.
             quoted.append(f"\\u{ord(char):04X}")
         else:
             quoted.append(char)

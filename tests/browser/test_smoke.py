@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
 from sysside.demo import EXAMPLE_JOB
+from tests.conftest import cannot_run
 from tests.sysside.test_up import RunningUp, hole_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -58,9 +59,7 @@ def shoot(page: Page, name: str) -> None:
 def require_chromium() -> None:
     if os.access(CHROMIUM, os.X_OK):
         return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing, and CI=true: the browser tests must run in CI")
-    pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    cannot_run(f"Chromium at {CHROMIUM} (./bootstrap installs it; apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")

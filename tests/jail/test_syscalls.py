@@ -7,13 +7,13 @@ as the web side, gunicorn, CPython or glibc change. To see what changed:
 `.venv/bin/python -m tests.jail.syscall_trace` as root.
 """
 
-import os
 import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from sysside.syscall_allowlist import IOCTL_REQUESTS, REFUSED_QUIETLY, allowed_names
+from tests.conftest import cannot_run
 from tests.jail.strace_log import JailTrace, Role
 from tests.jail.syscall_trace import Traced, strace_available, trace_service
 from tests.sysside.test_up import fast_tmp_dir
@@ -32,9 +32,7 @@ WITNESSES = {
 @pytest.fixture(scope="module")
 def traced() -> Iterator[tuple[JailTrace, Traced]]:
     if not strace_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("strace is missing, and CI=true: ./bootstrap installs it (apt-get install strace)")
-        pytest.skip("needs strace (apt-get install strace)")
+        cannot_run("strace (./bootstrap installs it; apt-get install strace)")
     folder = fast_tmp_dir()
     try:
         yield trace_service(folder)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sysside.cgroups import Group, detect, pids_in
-from tests.conftest import DaemonFactory
+from tests.conftest import DaemonFactory, RunningDaemon, cannot_run
 from webside.client import HoleClient
 
 pytestmark = pytest.mark.root
@@ -57,9 +57,7 @@ steps = [ {{ run = ["/usr/bin/python3", "-I", "-c", {json.dumps(FORKER)}] }} ]
 @pytest.fixture
 def jobs_group() -> Iterator[str]:
     if not detect():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true, but this machine has no memory and pids control groups")
-        pytest.skip("no memory and pids control groups here")
+        cannot_run("memory and pids control groups (cgroup v1 or v2)")
     base = f"hole-test-{os.getpid()}-{secrets.token_hex(3)}"
     jobs = Group.at(f"{base}/jobs")
     assert jobs is not None
@@ -68,6 +66,14 @@ def jobs_group() -> Iterator[str]:
     top = Group.at(base)
     assert top is not None
     top.remove()
+
+
+@pytest.fixture
+def grouped_daemon(tmp_path: Path, daemon_factory: DaemonFactory, jobs_group: str) -> RunningDaemon:
+    """A daemon serving MAP with --cgroup on the test's own group."""
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(MAP, encoding="utf-8")
+    return daemon_factory(jobs, "--cgroup", jobs_group)
 
 
 def _cgroup_lines(text: str) -> dict[str, str]:
@@ -81,11 +87,9 @@ def _cgroup_lines(text: str) -> dict[str, str]:
 
 
 def test_a_step_runs_in_a_slot_of_the_jobs_group_with_the_jobs_limits(
-    tmp_path: Path, daemon_factory: DaemonFactory, jobs_group: str
+    grouped_daemon: RunningDaemon, jobs_group: str
 ) -> None:
-    jobs = tmp_path / "jobs.toml"
-    jobs.write_text(MAP, encoding="utf-8")
-    daemon = daemon_factory(jobs, "--cgroup", jobs_group)
+    daemon = grouped_daemon
     home = Path(f"/proc/{daemon.process.pid}/cgroup").read_text(encoding="ascii")
     names = ("unified",) if detect() == "v2" else ("memory", "pids")
     client = HoleClient(daemon.spool)
@@ -108,12 +112,9 @@ def test_a_step_runs_in_a_slot_of_the_jobs_group_with_the_jobs_limits(
 
 
 def test_the_pids_limit_bounds_a_job_and_its_leftovers_are_killed(
-    tmp_path: Path, daemon_factory: DaemonFactory, jobs_group: str
+    grouped_daemon: RunningDaemon, jobs_group: str
 ) -> None:
-    jobs = tmp_path / "jobs.toml"
-    jobs.write_text(MAP, encoding="utf-8")
-    daemon = daemon_factory(jobs, "--cgroup", jobs_group)
-    output, status = HoleClient(daemon.spool).run("forker", {})
+    output, status = HoleClient(grouped_daemon.spool).run("forker", {})
     assert status.ok, status
     forked = int(output.decode())
     # Root is exempt from RLIMIT_NPROC: the group's pids.max is what stops
