@@ -13,6 +13,7 @@ Rules:
 """
 
 import contextlib
+import functools
 import os
 import signal
 import time
@@ -180,7 +181,7 @@ class JobRun:
         if self.outcome is None:
             # Built while the first step runs; the result is still corked,
             # so it goes out ahead of any output.
-            self._pending[0:0] = encode_meta(self._meta())
+            self._pending[0:0] = _meta_record(self._meta())
 
     def abort(self, reason: str) -> None:
         """End the job after a fault of the daemon's own: kill, report, release."""
@@ -698,6 +699,12 @@ class JobRun:
             "steps": [step.as_audit() for step in self.steps],
             "fields": field_summary(self.spec, self.values),
         }
+
+
+@functools.lru_cache(maxsize=256)
+def _meta_record(meta: Meta) -> bytes:
+    """The encoded meta record: the same for every run of a job whose download name is fixed."""
+    return encode_meta(meta)
 
 
 def isolation_prefix(isolate: tuple[str, ...]) -> list[str]:

@@ -79,6 +79,10 @@ def test_int_is_a_number_for_seconds() -> None:
         ({"params": {"when": object()}}, "cannot be sent as JSON"),
         ({"params": {"x": float("nan")}}, "cannot be sent as JSON"),
         ({"job": "\udcff"}, "lone surrogate"),
+        ({"params": {"x": ["\ud800"]}}, "lone surrogate"),
+        # json turns the key 1 into "1": the record would hold it twice.
+        ({"params": {1: "a", "1": "b"}}, "has the key '1' twice"),
+        ({"params": {"x": [{1: "a", "1": "b"}]}}, "has the key '1' twice"),
     ],
 )
 def test_to_json_refuses(details: dict[str, Any], message: str) -> None:
@@ -109,6 +113,8 @@ def test_to_json_refuses(details: dict[str, Any], message: str) -> None:
         (b'{"status":"rejected","params":{"a":1,"a":2}}', "has the key 'a' twice"),
         (b'{"status":"ok","message":"\\ud800"}', "lone surrogate"),
         (b'{"status":"ok","params":{"\\udfff":1}}', "lone surrogate"),
+        (b'{"status":"ok","message":"\\uDBFF"}', "lone surrogate"),
+        (b'{"status":"ok","message":"a\\uDc00b"}', "lone surrogate"),
         (b'{"status":"ok","params":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "status record is not JSON"),
         (b"[]", "status record is not an object"),
         (b'"ok"', "status record is not an object"),
