@@ -86,6 +86,11 @@ class Daemon:
     spool: Path
     process: subprocess.Popen[bytes]
 
+    def cpu_seconds(self) -> float:
+        """The daemon's own CPU time so far, to the nanosecond (/proc/PID/stat counts in 10 ms ticks)."""
+        with open(f"/proc/{self.process.pid}/schedstat", encoding="ascii") as schedstat:
+            return int(schedstat.read().split()[0]) / 1e9
+
     def rss_kb(self) -> int:
         with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
             for line in status:
@@ -142,6 +147,11 @@ class HoleCost:
     rss_start_kb: int
     rss_end_kb: int
     rss_jobs: int
+    # CPU seconds spent over the timed runs: the daemon's and the client's
+    # (this process) for the hole, this process's own for posix_spawn.
+    daemon_cpu: float = 0.0
+    client_cpu: float = 0.0
+    spawn_cpu: float = 0.0
 
     def figures(self) -> dict[str, float]:
         direct_p50 = percentile(self.direct_run, 0.5)
@@ -165,6 +175,10 @@ class HoleCost:
             "hole.daemon_rss_end_mb": self.rss_end_kb / 1024,
             "hole.daemon_rss_growth_mb": (self.rss_end_kb - self.rss_start_kb) / 1024,
             "hole.rss_jobs": float(self.rss_jobs),
+            # Where the overhead goes: CPU per job, in ms (children not counted).
+            "hole.daemon_cpu_ms": 1000 * self.daemon_cpu / len(self.hole),
+            "hole.client_cpu_ms": 1000 * self.client_cpu / len(self.hole),
+            "hole.spawn_self_cpu_ms": 1000 * self.spawn_cpu / len(self.direct_spawn),
         }
 
 
@@ -188,13 +202,29 @@ def measure(samples: int = 2000, rss_jobs: int = 10000, block: int = 100) -> Hol
         time_calls(run_direct_spawn, 50, expected)
         rss_start = daemon.rss_kb()
         done = 0
+        daemon_cpu = client_cpu = spawn_cpu = 0.0
         while done < samples:
             count = min(block, samples - done)
             direct_run += time_calls(run_direct_subprocess, count, expected)
+            started = time.process_time()
             direct_spawn += time_calls(run_direct_spawn, count, expected)
+            spawn_cpu += time.process_time() - started
+            started, daemon_started = time.process_time(), daemon.cpu_seconds()
             hole += time_calls(through_hole, count, expected)
+            client_cpu += time.process_time() - started
+            daemon_cpu += daemon.cpu_seconds() - daemon_started
             done += count
         remaining = max(0, rss_jobs - samples)
         time_calls(through_hole, remaining, expected)
         rss_end = daemon.rss_kb()
-    return HoleCost(direct_run, direct_spawn, hole, rss_start, rss_end, max(rss_jobs, samples))
+    return HoleCost(
+        direct_run,
+        direct_spawn,
+        hole,
+        rss_start,
+        rss_end,
+        max(rss_jobs, samples),
+        daemon_cpu=daemon_cpu,
+        client_cpu=client_cpu,
+        spawn_cpu=spawn_cpu,
+    )

@@ -122,6 +122,12 @@ def _hole(f: Figures) -> tuple[str, Rows, str]:
         f" {f['hole.overhead_vs_subprocess_p50_ms']:+.3f} ms. Daemon RSS {f['hole.daemon_rss_start_mb']:.1f} MB"
         f" after warm-up, {f['hole.daemon_rss_growth_mb']:+.2f} MB after {f['hole.rss_jobs']:.0f} jobs."
     )
+    if "hole.daemon_cpu_ms" in f:
+        note += (
+            f" CPU per job through the hole: daemon {f['hole.daemon_cpu_ms']:.3f} ms, client"
+            f" {f['hole.client_cpu_ms']:.3f} ms; posix_spawn's own loop {f['hole.spawn_self_cpu_ms']:.3f} ms"
+            " (the steps' CPU is not counted)."
+        )
     return ("The hole alone (rows 1 and 2)", rows, note)
 
 

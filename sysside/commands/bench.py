@@ -119,6 +119,11 @@ def hole_command(samples: int, rss_jobs: int, as_json: bool) -> None:
         f" against subprocess.run: p50 {figures['hole.overhead_vs_subprocess_p50_ms']:+.3f} ms"
     )
     click.echo(
+        f"CPU per job: daemon {figures['hole.daemon_cpu_ms']:.3f} ms + client {figures['hole.client_cpu_ms']:.3f} ms"
+        f" through the hole; {figures['hole.spawn_self_cpu_ms']:.3f} ms for posix_spawn's own loop"
+        " (the steps' CPU is not counted)"
+    )
+    click.echo(
         f"daemon RSS: {figures['hole.daemon_rss_start_mb']:.1f} MB after warm-up,"
         f" {figures['hole.daemon_rss_end_mb']:.1f} MB after {int(figures['hole.rss_jobs'])} jobs"
         f" ({figures['hole.daemon_rss_growth_mb']:+.2f} MB)"

@@ -67,6 +67,11 @@ def test_latencies_and_rates_are_measured(figures: dict[str, float]) -> None:
     # load on the machine during one block would skew a median).
     assert figures["http.product_p99_c16_ms"] >= figures["http.product_p50_c16_ms"]
     assert figures["hole.hole_min_ms"] > 0.8 * figures["hole.spawn_min_ms"]
+    # Where the hole's time goes: the daemon and the client each spend
+    # some CPU on every job (hundreds of jobs: many clock ticks).
+    assert figures["hole.daemon_cpu_ms"] > 0
+    assert figures["hole.client_cpu_ms"] > 0
+    assert figures["hole.spawn_self_cpu_ms"] > 0
 
 
 def test_ratios_are_computed_from_the_figures(figures: dict[str, float]) -> None:
@@ -115,6 +120,7 @@ def test_report_shows_every_row_and_target(figures: dict[str, float]) -> None:
     text = report.text(figures, ["header"])
     for title in ("The hole alone", "HTTP", "Overload", "Output size", "Targets"):
         assert title in text
+    assert "CPU per job through the hole: daemon" in text
     verdicts = {goal.key: verdict for goal, _, verdict in report.verdicts(report.with_totals(figures))}
     assert set(verdicts.values()) <= {"PASS", "MISS"}
     assert verdicts["overload.lost"] == "PASS"
