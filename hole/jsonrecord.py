@@ -10,8 +10,8 @@ a record the other side must refuse.
 
 Both checks take a short cut on every record a job sends (a few per job,
 on the path a request waits on): a lone surrogate can only come from a
-`\\uD800`-`\\uDFFF` escape in the text, so text without `\\ud` needs no
-second look for one; and a repeated key can only come out of the encoder
+`\\uD800`-`\\uDFFF` escape in the text, so text without one needs no
+second look for it; and a repeated key can only come out of the encoder
 from a dict with keys that are not strings.
 """
 
@@ -22,6 +22,9 @@ from typing import Any
 
 from hole.errors import ProtocolError, shorten
 
+# An escape that may stand for half a surrogate pair (hex is either case).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
 
 def dump_object(body: dict[str, Any], what: str) -> bytes:
     """Encode `body` compactly in ASCII; raise ProtocolError if it is not a legal record."""
@@ -30,9 +33,8 @@ def dump_object(body: dict[str, Any], what: str) -> bytes:
     except (TypeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"{what} cannot be sent as JSON: {exc}") from None
     raw = text.encode("ascii")
-    # ensure_ascii writes every escape in lower case.
     try:
-        checked = b"\\ud" not in raw and _string_keys(body)
+        checked = not _SURROGATE_ESCAPE.search(raw) and _string_keys(body)
     except RecursionError:
         checked = False
     if not checked:
@@ -50,7 +52,7 @@ def load_object(raw_record: bytes, what: str) -> dict[str, Any]:
             parse_float=_finite_float,
         )
         # Lone surrogates only come from escapes; UTF-8 cannot carry them.
-        if b"\\u" in raw_record and _SURROGATE_ESCAPE.search(raw_record):
+        if _SURROGATE_ESCAPE.search(raw_record):
             json.dumps(body, ensure_ascii=False).encode("utf-8")
     except _Refused as exc:
         raise ProtocolError(f"{what} {exc}: {shorten(raw_record)}") from None
@@ -63,10 +65,6 @@ def load_object(raw_record: bytes, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ProtocolError(f"{what} is not an object: {shorten(raw_record)}")
     return body
-
-
-# An escape that may stand for half a surrogate pair (hex is either case).
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _string_keys(value: Any) -> bool:
