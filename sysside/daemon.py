@@ -34,6 +34,7 @@ from sysside.executor import JobRun
 from sysside.fieldtypes import Rejection
 from sysside.jobmap import JobMap, JobMapError, JobSpec, load_jobmap
 from sysside.linux import set_no_new_privs
+from sysside.priority import is_realtime, make_realtime
 from sysside.settings import Settings
 from sysside.spoolio import NoReader, SpoolError, open_job_dir, open_result, read_input
 from sysside.validate import validate_fields
@@ -95,9 +96,11 @@ class Daemon:
     def run(self) -> int:
         """Serve until stopped by SIGTERM or SIGINT; return the exit status."""
         self._open()
+        scheduling = self._schedule()
         self.log.event(
             "daemon.ready",
             pid=os.getpid(),
+            scheduling=scheduling,
             spool=str(self.settings.spool),
             jobs=sorted(self.jobmap.jobs),
             max_jobs=self.settings.max_jobs,
@@ -110,6 +113,14 @@ class Daemon:
             self._close()
         self.log.event("daemon.stopped", pid=os.getpid())
         return 0
+
+    def _schedule(self) -> str:
+        """Ask for real-time priority if wanted (see sysside/priority.py); say what the daemon runs at."""
+        if self.settings.realtime and not is_realtime():
+            refused = make_realtime()
+            if refused is not None:
+                return f"normal (real-time refused: {refused})"
+        return "realtime" if is_realtime() else "normal"
 
     def _open(self) -> None:
         os.umask(0o077)

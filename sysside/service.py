@@ -28,6 +28,7 @@ from pathlib import Path
 from sysside import DaemonError
 from sysside.interpreter import import_path, shared_python
 from sysside.jailed import JailedSetup, daemon_cgroup_entry
+from sysside.priority import make_realtime
 from sysside.state import StateDir
 
 READY_TIMEOUT = 30.0
@@ -214,6 +215,10 @@ class Service:
                 as_user=(sys_user.uid, sys_user.gid, [jailed.web.gid]),
                 preexec=daemon_cgroup_entry(jailed.cgroup_base),
             )
+            # Its own user may not ask for real-time priority, so root gives
+            # it here, while the daemon is still importing; the daemon then
+            # finds it set (sysside/priority.py). Refused, it runs at normal.
+            make_realtime(side.process.pid)
         deadline = time.monotonic() + READY_TIMEOUT
         while '"daemon.ready"' not in side.log_tail(50):
             self._check_signals()

@@ -46,6 +46,13 @@ class Settings:
         default=None,
         metadata={"doc": "Where audit records go (JSON lines); by default the log on stderr."},
     )
+    realtime: bool = field(
+        default=True,
+        metadata={
+            "doc": "Run the daemon at the lowest real-time priority when it may (root or CAP_SYS_NICE), so it answers"
+            " a step's end at once; the steps themselves always start at normal priority."
+        },
+    )
 
     @classmethod
     def describe(cls) -> list[tuple[str, str]]:

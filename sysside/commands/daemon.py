@@ -62,6 +62,12 @@ _DEFAULTS = Settings(spool=Path(), jobs_file=Path())
     help="Control group (relative to the cgroup roots, owned by this user) for per-job memory and pids limits.",
 )
 @click.option(
+    "--realtime/--no-realtime",
+    default=_DEFAULTS.realtime,
+    show_default=True,
+    help="Run at the lowest real-time priority when allowed (steps always start at normal priority).",
+)
+@click.option(
     "--create-spool/--no-create-spool",
     default=True,
     show_default=True,
@@ -78,6 +84,7 @@ def daemon_command(
     audit_log: Path | None,
     create_spool: bool,
     cgroup: str | None,
+    realtime: bool,
 ) -> None:
     """Run the listener daemon in the foreground until SIGTERM or Ctrl-C.
 
@@ -106,6 +113,7 @@ def daemon_command(
         web_uid=web_uid,
         audit_file=audit_log,
         cgroup=cgroup,
+        realtime=realtime,
     )
     audit_stream = None
     try:

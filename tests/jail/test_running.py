@@ -139,6 +139,8 @@ def test_daemon_runs_as_holesys_with_no_new_privs(jailed_up: RunningUp) -> None:
     assert [int(uid) for uid in status["Uid"].split()] == [holesys] * 4
     assert status["NoNewPrivs"] == "1", status
     assert status["CapEff"] == "0000000000000000"
+    # Its own user could not ask for it: root gave it real-time priority.
+    assert os.sched_getscheduler(pid) == os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
 
 
 def test_web_side_runs_as_holeweb_confined_in_its_own_pid_namespace(jailed_up: RunningUp) -> None:
