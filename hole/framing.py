@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from hole.errors import ProtocolError, shorten
 from hole.limits import MAX_CHUNK, MAX_FRAME_HEADER, MAX_STATUS
-from hole.meta import Meta
-from hole.status import StatusRecord
+from hole.meta import Meta, parse_meta
+from hole.status import StatusRecord, parse_status
 
 _HEADER_RE = re.compile(rb"([DMS])([1-9][0-9]{0,7})")
 
@@ -123,7 +123,7 @@ class ResultDecoder:
             if self._state is _State.META:
                 if len(self._buffer) < self._remaining:
                     return None
-                meta = Meta.from_json(bytes(self._buffer[: self._remaining]))
+                meta = parse_meta(bytes(self._buffer[: self._remaining]))
                 del self._buffer[: self._remaining]
                 self._state = _State.HEADER
                 self.meta = meta
@@ -131,7 +131,7 @@ class ResultDecoder:
             if self._state is _State.STATUS:
                 if len(self._buffer) < self._remaining:
                     return None
-                record = StatusRecord.from_json(bytes(self._buffer[: self._remaining]))
+                record = parse_status(bytes(self._buffer[: self._remaining]))
                 del self._buffer[: self._remaining]
                 self._state = _State.DONE
                 if self._buffer:

@@ -8,6 +8,7 @@ sees the map itself.
     {"type": "text/csv", "filename": "spending-all-2024.csv", "title": "Spending"}
 """
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -52,3 +53,12 @@ class Meta:
         if not all(isinstance(v, str) for v in values.values()):
             raise ProtocolError(f"meta values must be strings: {shorten(raw_record)}")
         return cls(**values)
+
+
+@functools.lru_cache(maxsize=128)
+def parse_meta(raw_record: bytes) -> Meta:
+    """Meta.from_json, remembered: a report sends the same meta record on every run, and a Meta cannot change.
+
+    A record that fails raises each time (lru_cache keeps only results).
+    """
+    return Meta.from_json(raw_record)

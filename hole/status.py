@@ -5,6 +5,7 @@ status record; a stream that ends without one means the daemon went away.
 """
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,3 +93,25 @@ def _check_detail(key: str, value: Any) -> None:
     # bool is an int in Python but not a count on the wire.
     if isinstance(value, bool) or not isinstance(value, expected):
         raise ProtocolError(f"status detail {key!r} has the wrong type: {shorten(repr(value))}")
+
+
+def parse_status(raw_record: bytes) -> StatusRecord:
+    """StatusRecord.from_json with the checks remembered; the caller gets details of its own to change."""
+    checked = _checked_status(raw_record)
+    return StatusRecord(checked.status, checked.message, _copied(checked.details))
+
+
+@functools.lru_cache(maxsize=128)
+def _checked_status(raw_record: bytes) -> StatusRecord:
+    # Most records repeat ({"status":"ok","message":"","bytes":1234} for a
+    # report whose size does not change); one that fails raises each time.
+    return StatusRecord.from_json(raw_record)
+
+
+def _copied(value: Any) -> Any:
+    """A copy of decoded JSON: new dicts and lists all the way down, the same immutable leaves."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value

@@ -3,7 +3,7 @@
 import pytest
 
 from hole import Meta, ProtocolError
-from hole.meta import MAX_TITLE
+from hole.meta import MAX_TITLE, parse_meta
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,11 @@ def test_from_json_refuses(raw: bytes, message: str) -> None:
     with pytest.raises(ProtocolError) as caught:
         Meta.from_json(raw)
     assert message in str(caught.value)
+
+
+def test_parsed_meta_is_remembered_and_a_bad_one_fails_every_time() -> None:
+    raw = Meta("text/csv", "a.csv", "A").to_json()
+    assert parse_meta(raw) is parse_meta(raw) == Meta("text/csv", "a.csv", "A")
+    for _ in range(2):
+        with pytest.raises(ProtocolError, match="invalid media type"):
+            parse_meta(b'{"type":"text","filename":"","title":""}')

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from hole import ProtocolError, Status, StatusRecord
-from hole.status import DETAIL_TYPES
+from hole.status import DETAIL_TYPES, parse_status
 
 # What the daemon sends with each status (PROTOCOL.md's table).
 TYPICAL: dict[Status, dict[str, Any]] = {
@@ -143,3 +143,19 @@ def test_from_json_refuses(raw: bytes, message: str) -> None:
         StatusRecord.from_json(raw)
     assert message in str(caught.value)
     assert len(str(caught.value)) < 400
+
+
+def test_parsed_status_is_checked_once_but_each_caller_owns_its_details() -> None:
+    raw = StatusRecord(Status.REJECTED, "no", TYPICAL[Status.REJECTED]).to_json()
+    first = parse_status(raw)
+    first.details["params"]["max"] = 1
+    first.details["extra"] = True
+    second = parse_status(raw)
+    assert second == StatusRecord(Status.REJECTED, "no", TYPICAL[Status.REJECTED])
+    assert second.details is not first.details
+
+
+def test_a_bad_status_record_fails_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(ProtocolError, match="unknown status"):
+            parse_status(b'{"status":"fine","message":""}')
