@@ -465,7 +465,7 @@ class JobRun:
             record.signal = info.si_status
         else:
             record.exit = 0
-        self._kill_group()
+        self._kill_group(step_unreaped=info is not None)
         failed = record.signal is not None or record.exit != 0
         last = self._index == len(self.spec.steps) - 1
         if self.outcome is None and not failed and not last:
@@ -556,10 +556,18 @@ class JobRun:
             return {}
         return {"step": self._running.record.number, "program": self._running.record.program}
 
-    def _kill_group(self) -> None:
+    def _kill_group(self, step_unreaped: bool = False) -> None:
+        """Kill the step and all it started, in its control group and its process group.
+
+        step_unreaped: the step has exited and is not reaped yet, so it is
+        the one task its group may hold; when the group holds no more, the
+        listing of its processes is skipped.
+        """
         if self.cgroup is not None:
-            with contextlib.suppress(OSError):
-                self.cgroup.kill()
+            tasks = self.cgroup.task_count() if step_unreaped else None
+            if tasks is None or tasks > 1:
+                with contextlib.suppress(OSError):
+                    self.cgroup.kill()
         if self._running is None or self._live_pid is None:
             return
         try:

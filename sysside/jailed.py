@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sysside import DaemonError
+from sysside.cgroup_tuning import favor_moves
 from sysside.cgroups import Group, detect
 from sysside.jail import JailError
 from sysside.jail.audit import audit
@@ -98,6 +99,8 @@ def prepare(state: StateDir, stubs_dir: Path, echo: Callable[[str], None]) -> Ja
     echo(f"audit: clean ({result.files} files, {result.folders} folders)")
     protect_sys_files(state, sys_user)
     base = prepare_cgroups(state, sys_user)
+    if base is not None:
+        echo(f"cgroups: {favor_moves()}")
     setup = JailedSetup(jail, web, sys_user, base)
     setup.layers = layers(base)
     return setup

@@ -3,6 +3,8 @@
 import os
 import platform
 
+from sysside.cgroup_tuning import FEATURES, MOUNTINFO, OPTION, cgroup2_mounts
+
 
 def _cpu_model() -> str:
     try:
@@ -26,8 +28,20 @@ def _memory_gb() -> float:
     return 0.0
 
 
+def _favordynmods() -> str:
+    # Whether a move between control groups may wait out an RCU grace period
+    # (sysside/cgroup_tuning.py): it shows in the jailed rows' p99.
+    try:
+        if OPTION not in FEATURES.read_text(encoding="ascii").split():
+            return "not offered"
+        mounts = cgroup2_mounts(MOUNTINFO.read_text(encoding="utf-8"))
+    except OSError:
+        return "unknown"
+    return "on" if any(OPTION in found.super_options for found in mounts) else "off"
+
+
 def describe() -> dict[str, str]:
-    """CPU model and count, memory, kernel, Python, and the load average now."""
+    """CPU model and count, memory, kernel, Python, cgroup2 favordynmods, and the load average now."""
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     return {
         "cpu": _cpu_model(),
@@ -36,4 +50,5 @@ def describe() -> dict[str, str]:
         "kernel": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "load": load,
+        "favordynmods": _favordynmods(),
     }

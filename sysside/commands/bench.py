@@ -64,6 +64,7 @@ def bench_group(
         f"machine: {before['cpu']}, {before['cpus']} CPUs, {before['memory']}, {before['kernel']},"
         f" Python {before['python']}",
         f"load average (1, 5, 15 min): {before['load']} before, {after['load']} after",
+        f"cgroup2 favordynmods: {after['favordynmods']}",
         jail_note,
     ]
     if as_json:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sysside.cgroup_tuning import FEATURES, MOUNTINFO, OPTION, cgroup2_mounts
 from sysside.cgroups import Group
 from sysside.demo import EXAMPLE_JOB
 from sysside.jail.layout import SPOOL
@@ -130,6 +131,17 @@ def test_runs_b12_end_to_end_through_the_jail(jailed_up: RunningUp) -> None:
     assert f"Account:     {fields['account']}  {name}" in result
     assert f"Department:  {department}" in result
     assert 'id="done"' in result and "The report ended with an error." not in result
+
+
+def test_says_what_it_did_to_cgroup2_favordynmods(jailed_up: RunningUp) -> None:
+    # What hole up did as root before serving goes to stderr.
+    said = [line for line in jailed_up.stderr().splitlines() if line.startswith("cgroups: favordynmods: ")]
+    assert len(said) == 1, jailed_up.output()
+    offered = OPTION in FEATURES.read_text(encoding="ascii").split()
+    mounts = cgroup2_mounts(MOUNTINFO.read_text(encoding="utf-8"))
+    if offered and mounts:
+        # Turned on now or by an earlier run: either way it is on.
+        assert any(OPTION in found.super_options for found in mounts), said
 
 
 def test_daemon_runs_as_holesys_with_no_new_privs(jailed_up: RunningUp) -> None:

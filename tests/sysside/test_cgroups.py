@@ -9,6 +9,7 @@ steps and the daemon really are.
 import json
 import os
 import secrets
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,17 @@ FORKER = (
     "    count += 1\n"
     "print(count)\n"
 )
+# Leaves a child in a session of its own (out of reach of the step's process
+# group) that holds the job's output open; prints that child's pid.
+ESCAPER = (
+    "import os, time\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.setsid()\n"
+    "    time.sleep(30)\n"
+    "    os._exit(0)\n"
+    "print(pid, flush=True)\n"
+)
 
 MAP = f"""
 [defaults.limits]
@@ -47,6 +59,10 @@ processes = {PROCESSES}
 [jobs.where]
 title = "where"
 steps = [ {{ run = ["/bin/cat", "/proc/self/cgroup"] }}, {{ run = ["/bin/cat", "/proc/self/cgroup"] }} ]
+
+[jobs.escaper]
+title = "escaper"
+steps = [ {{ run = ["/usr/bin/python3", "-I", "-c", {json.dumps(ESCAPER)}] }} ]
 
 [jobs.forker]
 title = "forker"
@@ -132,3 +148,45 @@ def test_the_pids_limit_bounds_a_job_and_its_leftovers_are_killed(
         while pids_in(slot) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert list(pids_in(slot)) == [], f"{path.name} still holds the forked children"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_child_that_left_the_steps_session_is_killed_when_the_step_ends(grouped_daemon: RunningDaemon) -> None:
+    # Only the control group still holds it: the step's own process group
+    # does not. It holds the output open, so the job ends only once it is
+    # killed.
+    started = time.monotonic()
+    output, status = HoleClient(grouped_daemon.spool).run("escaper", {})
+    assert status.ok, status
+    assert time.monotonic() - started < 10
+    escaped = int(output.decode())
+    deadline = time.monotonic() + 5
+    while _alive(escaped) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(escaped)
+
+
+def test_task_count_counts_the_groups_tasks(jobs_group: str) -> None:
+    root = Group.at(jobs_group)
+    assert root is not None
+    slot = root.child("counted")
+    slot.create()
+    sleeper = subprocess.Popen(["/bin/sleep", "30"])
+    try:
+        assert slot.task_count() == 0
+        slot.add(sleeper.pid)
+        assert slot.task_count() == 1
+        sleeper.kill()
+        sleeper.wait()
+        assert slot.task_count() == 0
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        slot.close()
