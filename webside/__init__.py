@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from flask_wtf.csrf import CSRFProtect
 
 from webside import errors, i18n, reports, security, settings
+from webside.csrftokens import RememberingCSRFProtect
 from webside.registry import Registry
+from webside.sessions import CheckedCookieSessionInterface
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -34,7 +35,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(config)
     settings.check(app.config)
 
-    CSRFProtect(app)
+    app.session_interface = CheckedCookieSessionInterface()
+    RememberingCSRFProtect(app)
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)

@@ -35,6 +35,7 @@ from typing import Any
 from wtforms import Form
 
 from hole.inputfile import FIELD_NAME_RE
+from webside import csrftokens
 from webside.approval import Manifest, ManifestError, load_manifest, stub_files
 
 # The same grammar as a job name (hole/request.py): a report's name is in
@@ -72,7 +73,9 @@ class Report:
 
     def make_form(self) -> Form:
         """A fresh form from the stub (bound to the request's data on a POST)."""
+        csrftokens.reuse_recent()
         form = self._show_form()
+        csrftokens.remember()
         if not isinstance(form, Form):
             raise StubError(f"{self.path.name}: show_form() returned {type(form).__name__}, not a WTForms form")
         return form
