@@ -54,8 +54,10 @@ class Cgroup2Mount:
         return flags
 
     def remount_data(self) -> str:
-        kept = [option for option in self.super_options if option not in ("rw", "ro")]
-        return ",".join([*kept, OPTION])
+        # The superblock's own rw/ro goes back too: left out, it would be
+        # taken from the mount's flags, and one read-only view would make
+        # the whole hierarchy read-only.
+        return ",".join([*self.super_options, OPTION])
 
 
 def _unescape(field: str) -> str:
@@ -100,11 +102,18 @@ def favor_moves() -> str:
     for found in mounts:
         if OPTION in found.super_options:
             return f"{OPTION}: already on ({found.path})"
-    target = mounts[0]
+    writable = [found for found in mounts if "ro" not in found.mount_options]
+    if not writable:
+        return f"{OPTION}: the cgroup2 mounts here are read-only; left as they are"
+    target = writable[0]
     try:
         mount("none", target.path, None, target.remount_flags(), target.remount_data())
+        after = cgroup2_mounts(MOUNTINFO.read_text(encoding="utf-8"))
     except OSError as exc:
         return f"{OPTION}: could not be turned on at {target.path}: {exc.strerror or exc}"
+    # A cgroup namespace other than the first ignores the option quietly.
+    if not any(found.path == target.path and OPTION in found.super_options for found in after):
+        return f"{OPTION}: the kernel did not take it at {target.path} (a cgroup namespace of its own?)"
     return (
         f"{OPTION}: turned on at {target.path}, for cheap moves between control groups"
         " (it stays on after the service stops)"

@@ -10,7 +10,8 @@ Rules:
    per-request cache (`g.csrf_token`), so every form it serves still holds
    a token that Flask-WTF made and checks in full.
 2. A reused token expires at most that much sooner than a fresh one would;
-   with no time limit set, a minute at most is reused.
+   with no time limit set, a minute at most is reused; with a limit of 0,
+   none is.
 3. Checking a posted token cost about 65 µs more. A token Flask-WTF has
    accepted is remembered with the time it was signed and the session
    secret it carries; the same token posted again is accepted at once if
@@ -53,10 +54,10 @@ def _field_and_key() -> tuple[str, str | bytes | None]:
 
 
 def _window() -> float:
-    limit = current_app.config.get("WTF_CSRF_TIME_LIMIT")
-    if not limit:
+    limit = _time_limit()
+    if limit is None:
         return MAX_REUSE_SECONDS
-    return min(MAX_REUSE_SECONDS, float(limit) * REUSE_SHARE)
+    return min(MAX_REUSE_SECONDS, limit * REUSE_SHARE)
 
 
 def reuse_recent() -> None:
@@ -71,6 +72,7 @@ def reuse_recent() -> None:
         found = _recent.get((secret, key))
     if found is not None and time.time() - found[1] < _window():
         setattr(g, field, found[0])
+        g.hole_reused_csrf_token = found[0]
 
 
 def remember() -> None:
@@ -79,6 +81,9 @@ def remember() -> None:
     token = g.get(field)
     secret = session.get(field)
     if key is None or not isinstance(token, str) or not isinstance(secret, str):
+        return
+    if g.get("hole_reused_csrf_token") == token:
+        # Handed out above: made earlier, so never stamped as made now.
         return
     now = time.time()
     with _lock:
@@ -96,7 +101,8 @@ class RememberingCSRFProtect(CSRFProtect):
     """Flask-WTF's CSRF check on every POST, accepting at once a token it accepted before."""
 
     def protect(self, apply_exemptions: bool = False) -> None:
-        posted = request.method in current_app.config["WTF_CSRF_METHODS"]
+        exempt = apply_exemptions and (not request.endpoint or self._is_exempt())
+        posted = request.method in current_app.config["WTF_CSRF_METHODS"] and not exempt
         token = self._get_csrf_token() if posted else None
         if isinstance(token, str) and _accepted_before(token) and _referrer_ok():
             g.csrf_valid = True
@@ -107,8 +113,9 @@ class RememberingCSRFProtect(CSRFProtect):
 
 
 def _time_limit() -> int | None:
-    limit = current_app.config.get("WTF_CSRF_TIME_LIMIT")
-    return int(limit) if limit else None
+    # As Flask-WTF reads it: None is no limit, and 0 is a limit of 0 seconds.
+    limit = current_app.config.get("WTF_CSRF_TIME_LIMIT", 3600)
+    return None if limit is None else int(limit)
 
 
 def _accepted_before(token: str) -> bool:

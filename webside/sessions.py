@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadPayload, BadSignature, URLSafeTimedSerializer
 
 # Distinct cookies remembered per worker: one per recent browser session.
 REMEMBERED = 1024
@@ -59,6 +59,10 @@ class CheckedCookieSessionInterface(SecureCookieSessionInterface):
             data, signed_at = self._verified(keys, value)
         except BadSignature:
             return self.session_class()
+        except BadPayload:
+            # Signed but unreadable: Flask's own order of checks (age
+            # first) decides between an empty session and an error.
+            return super().open_session(app, request)
         age = int(time.time()) - signed_at
         if age < 0 or age > int(app.permanent_session_lifetime.total_seconds()):
             return self.session_class()

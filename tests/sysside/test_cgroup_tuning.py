@@ -1,7 +1,10 @@
 """favordynmods on the cgroup2 hierarchy: read from mountinfo, given again on remount."""
 
+from pathlib import Path
+
 import pytest
 
+from sysside import cgroup_tuning
 from sysside.cgroup_tuning import FEATURES, MOUNTINFO, OPTION, cgroup2_mounts, favor_moves
 from sysside.linux import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REMOUNT, mount
 
@@ -19,9 +22,27 @@ def test_cgroup2_mounts_are_read_with_their_flags_and_options() -> None:
     assert [entry.path for entry in found] == ["/sys/fs/cgroup/unified", "/srv/odd place"]
     unified = found[0]
     assert unified.remount_flags() == MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC | (1 << 21)
-    # "rw" is the superblock's state, not an option of the hierarchy.
-    assert unified.remount_data() == f"nsdelegate,{OPTION}"
+    # The superblock's own rw goes back with the hierarchy's options.
+    assert unified.remount_data() == f"rw,nsdelegate,{OPTION}"
     assert OPTION in found[1].super_options
+
+
+def test_read_only_cgroup2_mounts_are_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    features, mountinfo = tmp_path / "features", tmp_path / "mountinfo"
+    features.write_text(f"nsdelegate\n{OPTION}\n", encoding="ascii")
+    read_only = "41 35 0:38 / /sys/fs/cgroup ro,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
+    mountinfo.write_text(read_only, encoding="utf-8")
+    monkeypatch.setattr(cgroup_tuning, "FEATURES", features)
+    monkeypatch.setattr(cgroup_tuning, "MOUNTINFO", mountinfo)
+    # Would it remount, mount(2) would be called on /sys/fs/cgroup; it must not be.
+    monkeypatch.setattr(cgroup_tuning, "mount", _no_mount)
+    assert favor_moves() == f"{OPTION}: the cgroup2 mounts here are read-only; left as they are"
+    features.write_text("nsdelegate\n", encoding="ascii")
+    assert favor_moves().startswith(f"{OPTION}: not offered by this kernel")
+
+
+def _no_mount(*args: object) -> None:
+    raise AssertionError(f"mount{args} was called")
 
 
 def _cgroup2() -> dict[str, tuple[str, ...]]:
@@ -46,14 +67,16 @@ def test_hole_up_turns_favordynmods_on_and_keeps_the_rest() -> None:
         return
     target = mounts[0]
     before_flags = _mount_flags(target.path)
+    state = [option for option in target.super_options if option in ("rw", "ro")]
     others = [option for option in target.super_options if option not in ("rw", "ro", OPTION)]
     # Off first (what a machine that never ran the service has), then on.
-    mount("none", target.path, None, target.remount_flags(), ",".join(others) or None)
+    mount("none", target.path, None, target.remount_flags(), ",".join([*state, *others]))
     assert OPTION not in _cgroup2()[target.path]
     said = favor_moves()
     assert said.startswith(f"{OPTION}: turned on at {target.path}"), said
     after = _cgroup2()[target.path]
     assert OPTION in after
     assert [option for option in after if option not in ("rw", "ro", OPTION)] == others
+    assert [option for option in after if option in ("rw", "ro")] == state
     assert _mount_flags(target.path) == before_flags
     assert favor_moves() == f"{OPTION}: already on ({target.path})"

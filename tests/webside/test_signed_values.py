@@ -103,3 +103,17 @@ def test_a_tampered_session_cookie_reads_as_an_empty_session(app: Flask) -> None
     client.reset()
     client.set_cookie("session", cookie)
     _post(client, token, 400)
+
+
+def test_with_a_time_limit_of_zero_a_remembered_token_lasts_no_longer(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Flask-WTF then accepts a token only within the second it was signed.
+    app = make_app(WTF_CSRF_TIME_LIMIT=0)
+    client = TestApp(app)
+    now = float(int(time.time()))
+    monkeypatch.setattr(time, "time", lambda: now + 0.5)
+    token = _token(client)
+    _post(client, token, 400)
+    monkeypatch.setattr(time, "time", lambda: now + 5.5)
+    _post(client, token, 403)
