@@ -85,6 +85,17 @@ def cgroup2_mounts(mountinfo: str) -> list[Cgroup2Mount]:
     return found
 
 
+def favordynmods_state() -> str:
+    """ "on", "off", "not offered" (by this kernel) or "unknown", for reports."""
+    try:
+        if OPTION not in FEATURES.read_text(encoding="ascii").split():
+            return "not offered"
+        mounts = cgroup2_mounts(MOUNTINFO.read_text(encoding="utf-8"))
+    except OSError:
+        return "unknown"
+    return "on" if any(OPTION in found.super_options for found in mounts) else "off"
+
+
 def favor_moves() -> str:
     """Turn favordynmods on if the kernel offers it; say what was done, in words.
 

@@ -30,10 +30,13 @@ import hmac
 import threading
 import time
 from collections import OrderedDict
+from typing import TypeVar
 
 from flask import current_app, g, request, session
 from flask_wtf.csrf import CSRFProtect, same_origin
 from itsdangerous import BadData, URLSafeTimedSerializer
+
+_V = TypeVar("_V")
 
 REMEMBERED = 1024
 MAX_REUSE_SECONDS = 60.0
@@ -88,13 +91,8 @@ def remember() -> None:
     now = time.time()
     with _lock:
         found = _recent.get((secret, key))
-        # The token handed out, or one still recent: either way not a new one.
-        if found is not None and (found[0] == token or now - found[1] < _window()):
-            return
-        _recent[(secret, key)] = (token, now)
-        _recent.move_to_end((secret, key))
-        while len(_recent) > REMEMBERED:
-            _recent.popitem(last=False)
+        if found is None or now - found[1] >= _window():
+            _put(_recent, (secret, key), (token, now))
 
 
 class RememberingCSRFProtect(CSRFProtect):
@@ -119,7 +117,7 @@ def _time_limit() -> int | None:
 
 
 def _accepted_before(token: str) -> bool:
-    _, key = _field_and_key()
+    field, key = _field_and_key()
     if key is None:
         return False
     with _lock:
@@ -127,7 +125,7 @@ def _accepted_before(token: str) -> bool:
     if found is None:
         return False
     carried, signed_at = found
-    secret = session.get(_field_and_key()[0])
+    secret = session.get(field)
     if not isinstance(secret, str) or not hmac.compare_digest(secret, carried):
         return False
     age = int(time.time()) - signed_at
@@ -153,7 +151,12 @@ def _remember_accepted(token: str) -> None:
     if not isinstance(carried, str):
         return
     with _lock:
-        _accepted[(token, key)] = (carried, int(signed.timestamp()))
-        _accepted.move_to_end((token, key))
-        while len(_accepted) > REMEMBERED:
-            _accepted.popitem(last=False)
+        _put(_accepted, (token, key), (carried, int(signed.timestamp())))
+
+
+def _put(table: OrderedDict[tuple[str, str | bytes], _V], key: tuple[str, str | bytes], value: _V) -> None:
+    """Set, as the newest entry, dropping the oldest beyond REMEMBERED (caller holds _lock)."""
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > REMEMBERED:
+        table.popitem(last=False)

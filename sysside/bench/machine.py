@@ -3,7 +3,7 @@
 import os
 import platform
 
-from sysside.cgroup_tuning import FEATURES, MOUNTINFO, OPTION, cgroup2_mounts
+from sysside.cgroup_tuning import favordynmods_state
 
 
 def _cpu_model() -> str:
@@ -28,18 +28,6 @@ def _memory_gb() -> float:
     return 0.0
 
 
-def _favordynmods() -> str:
-    # Whether a move between control groups may wait out an RCU grace period
-    # (sysside/cgroup_tuning.py): it shows in the jailed rows' p99.
-    try:
-        if OPTION not in FEATURES.read_text(encoding="ascii").split():
-            return "not offered"
-        mounts = cgroup2_mounts(MOUNTINFO.read_text(encoding="utf-8"))
-    except OSError:
-        return "unknown"
-    return "on" if any(OPTION in found.super_options for found in mounts) else "off"
-
-
 def describe() -> dict[str, str]:
     """CPU model and count, memory, kernel, Python, cgroup2 favordynmods, and the load average now."""
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -50,5 +38,5 @@ def describe() -> dict[str, str]:
         "kernel": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "load": load,
-        "favordynmods": _favordynmods(),
+        "favordynmods": favordynmods_state(),
     }

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from sysside import cgroup_tuning
-from sysside.cgroup_tuning import FEATURES, MOUNTINFO, OPTION, cgroup2_mounts, favor_moves
+from sysside.cgroup_tuning import FEATURES, MOUNTINFO, OPTION, cgroup2_mounts, favor_moves, favordynmods_state
 from sysside.linux import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REMOUNT, mount
 
 MOUNTINFO_SAMPLE = """\
@@ -37,8 +37,10 @@ def test_read_only_cgroup2_mounts_are_left_alone(tmp_path: Path, monkeypatch: py
     # Would it remount, mount(2) would be called on /sys/fs/cgroup; it must not be.
     monkeypatch.setattr(cgroup_tuning, "mount", _no_mount)
     assert favor_moves() == f"{OPTION}: the cgroup2 mounts here are read-only; left as they are"
+    assert favordynmods_state() == "off"
     features.write_text("nsdelegate\n", encoding="ascii")
     assert favor_moves().startswith(f"{OPTION}: not offered by this kernel")
+    assert favordynmods_state() == "not offered"
 
 
 def _no_mount(*args: object) -> None:
