@@ -1,8 +1,9 @@
 """Cheap moves between control groups: cgroup2's `favordynmods` mount option.
 
 Rules:
-1. The daemon moves itself into a job's groups and back around every step
-   it spawns. Without favordynmods, a move may have to wait out an RCU
+1. Every step moves itself into its job's groups before its exec (and,
+   without the daemon's C spawner, the daemon moves itself in and back
+   around every spawn). Without favordynmods, a move may have to wait out an RCU
    grace period (the kernel's lock that keeps forks and moves apart
    switches modes on the first move after a quiet spell): writes of a pid
    to cgroup.procs then took 8-24 ms now and then, and at one client the

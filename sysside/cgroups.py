@@ -7,8 +7,9 @@ Rules:
    daemon's user (owner of the directories and of the files that move
    processes), so the daemon needs no privilege to place its steps.
 3. Limits are written once per group; moving a process in is one write
-   per hierarchy, to a cgroup.procs kept open: the daemon moves itself in
-   and out around every step it spawns, and opening the files each time
+   per hierarchy, to a cgroup.procs kept open: each step moves itself in
+   before its exec (or, without the daemon's own spawner, the daemon moves
+   itself in and out around the spawn), and opening the files each time
    cost more than the writes.
 """
 
@@ -106,11 +107,17 @@ class Group:
     def add(self, pid: int) -> None:
         """Move a process in; raise OSError if the kernel refuses."""
         text = str(pid).encode()
-        for key, path in self.dirs.items():
-            fd = self._procs.get(key)
-            if fd is None:
-                fd = self._procs[key] = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        for fd in self.procs_fds():
             os.write(fd, text)
+
+    def procs_fds(self) -> list[int]:
+        """cgroup.procs of each hierarchy, open for writing (a process that
+        writes "0" there moves itself in); raise OSError if one cannot be opened."""
+        if len(self._procs) != len(self.dirs):
+            for key, path in self.dirs.items():
+                if key not in self._procs:
+                    self._procs[key] = os.open(path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        return list(self._procs.values())
 
     def task_count(self) -> int | None:
         """How many tasks the group holds now (threads and unreaped zombies

@@ -36,6 +36,7 @@ from sysside.jobmap import JobMap, JobMapError, JobSpec, load_jobmap
 from sysside.linux import set_no_new_privs
 from sysside.priority import is_realtime, make_realtime
 from sysside.settings import Settings
+from sysside.spawn import note_signal_handlers, spawner_name
 from sysside.spoolio import NoReader, SpoolError, open_job_dir, open_result, read_input
 from sysside.validate import validate_fields
 
@@ -101,6 +102,7 @@ class Daemon:
             "daemon.ready",
             pid=os.getpid(),
             scheduling=scheduling,
+            spawner=spawner_name(),
             spool=str(self.settings.spool),
             jobs=sorted(self.jobmap.jobs),
             max_jobs=self.settings.max_jobs,
@@ -159,6 +161,7 @@ class Daemon:
         signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, _wake_only)
+        note_signal_handlers()
         if self.settings.cgroup:
             self._open_cgroups(self.settings.cgroup)
         self.loop.add(self._fds["requests"], READ, self._on_requests)
@@ -206,6 +209,7 @@ class Daemon:
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
+        note_signal_handlers()
         for fd in self._fds.values():
             with contextlib.suppress(OSError):
                 os.close(fd)

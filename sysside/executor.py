@@ -147,7 +147,7 @@ class JobRun:
         # starts inside it (a step moved in after it starts could fork out
         # first); a kill empties the group, escaped children too.
         self.cgroup = cgroup[0] if cgroup else None
-        self._home_cgroup = cgroup[1] if cgroup else None
+        self._groups = cgroup
         self.started = time.monotonic()
         self.steps: list[StepRecord] = []
         self.outcome: StatusRecord | None = None
@@ -276,20 +276,15 @@ class JobRun:
             program, argv = step.program, prepared.argv
             if self.spec.isolate:
                 program, argv = UNSHARE, [*isolation_prefix(self.spec.isolate), step.program, *argv[1:]]
-            try:
-                if self.cgroup is not None:
-                    self.cgroup.add(os.getpid())
-                pid = spawn_step(
-                    program,
-                    argv,
-                    prepared.env,
-                    (prepared.stdin_read, prepared.out_write, prepared.diag_write),
-                    self._limits,
-                    step.cwd,
-                )
-            finally:
-                if self._home_cgroup is not None:
-                    self._home_cgroup.add(os.getpid())
+            pid = spawn_step(
+                program,
+                argv,
+                prepared.env,
+                (prepared.stdin_read, prepared.out_write, prepared.diag_write),
+                self._limits,
+                step.cwd,
+                self._groups,
+            )
             pidfd = os.pidfd_open(pid)
         except OSError as exc:
             if prepared is not None:

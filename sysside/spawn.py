@@ -4,24 +4,87 @@ Rules:
 1. Never a shell, never a PATH search: the program is a path from the map.
 2. The step gets only fds 0, 1 and 2 (every other fd of the daemon is
    close-on-exec), a fresh session (its own process group, so a timeout
-   can kill the step and all its children), default signal dispositions,
-   and the daemon's umask (077).
-3. posix_spawn (a vfork-class spawn) is used rather than fork: forking
-   the daemon would cost time that grows with the daemon's size. Limits are
-   then set with prlimit on the new pid before the daemon goes back to its
-   loop; see docs for the short window this leaves.
+   can kill the step and all its children), default dispositions for the
+   signals the daemon catches or ignores, an empty signal mask, and the
+   daemon's umask (077).
+3. A vfork-class spawn, never fork: forking the daemon would cost time that
+   grows with the daemon's size.
+4. The step's limits and control groups are in force before its program
+   runs its first instruction.
+
+Two spawners keep these rules. The daemon's own (sysside/_spawn.c, built
+at install when a C compiler is there) sets the limits and joins the
+groups in the vfork child itself. Without it, os.posix_spawn starts the
+step, the daemon moves itself into the job's groups around the spawn (a
+child is born in its parent's groups), and sets the limits with prlimit on
+the new pid: the program then runs unlimited for the moment between its
+exec and those calls, which the log says at start.
 """
 
 import os
 import resource
 import signal
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
+from sysside.cgroups import Group
 from sysside.jobmap import Limits
+
+
+class _NativeSpawner(Protocol):
+    def spawn(
+        self,
+        path: bytes,
+        argv: Sequence[bytes],
+        envp: Sequence[bytes],
+        fds: tuple[int, int, int],
+        limits: Sequence[tuple[int, int]],
+        cwd: bytes | None,
+        default_signals: Sequence[int],
+        cgroup_fds: Sequence[int],
+    ) -> int: ...
+
+
+def _load_native() -> _NativeSpawner | None:
+    try:
+        from sysside import _spawn  # type: ignore[attr-defined]  # noqa: PLC0415 (optional, built at install)
+    except ImportError:
+        return None
+    native: _NativeSpawner = _spawn
+    return native
+
+
+_native = _load_native()
 
 # Python ignores these; an ignored signal stays ignored across exec, and a
 # program that expects SIGPIPE to end it (`yes | head`) would then spin.
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+_CATCHABLE = tuple(sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}))
+# Signals that need a default disposition in the vfork child, which shares
+# the daemon's memory: a handler of the daemon's must never run there.
+# Worked out once (about 25 µs) and again after note_signal_handlers().
+_default_signals: list[int] | None = None
+
+
+def spawner_name() -> str:
+    """Which spawner starts the steps, for the daemon's start line and the bench."""
+    return "vfork (sysside._spawn)" if _native is not None else "posix_spawn + prlimit"
+
+
+def note_signal_handlers() -> None:
+    """Call after installing or removing signal handlers: the next spawn resets the new set."""
+    global _default_signals  # noqa: PLW0603 (a cache of process-wide state)
+    _default_signals = None
+
+
+def _signals_to_reset() -> list[int]:
+    global _default_signals  # noqa: PLW0603
+    if _default_signals is None:
+        kept = (signal.SIG_DFL, signal.SIG_IGN)
+        # getsignal() is None for a handler installed outside Python: reset it too.
+        caught = {number for number in _CATCHABLE if signal.getsignal(number) not in kept}
+        _default_signals = sorted(caught | set(_RESET_SIGNALS))
+    return _default_signals
 
 
 def rlimits(limits: Limits) -> list[tuple[int, int]]:
@@ -48,11 +111,54 @@ def spawn_step(
     fds: tuple[int, int, int],
     limits: Sequence[tuple[int, int]],
     cwd: str | None = None,
+    groups: tuple[Group, Group] | None = None,
 ) -> int:
-    """Start the step and return its pid; raise OSError if it cannot start."""
+    """Start the step and return its pid; raise OSError if it cannot start.
+
+    `groups` is the job's control group and the daemon's own, to go back to.
+    """
+    if _native is not None and min(fds) > 2:
+        return _native.spawn(
+            os.fsencode(program),
+            [os.fsencode(arg) for arg in argv],
+            [os.fsencode(f"{name}={value}") for name, value in env.items()],
+            fds,
+            limits,
+            None if cwd is None else os.fsencode(cwd),
+            _signals_to_reset(),
+            groups[0].procs_fds() if groups is not None else (),
+        )
+    if groups is None:
+        pid = _posix_spawn(program, argv, env, fds, cwd)
+    else:
+        job_group, home_group = groups
+        job_group.add(os.getpid())
+        try:
+            pid = _posix_spawn(program, argv, env, fds, cwd)
+        finally:
+            home_group.add(os.getpid())
+    for which, value in limits:
+        try:
+            resource.prlimit(pid, which, (value, value))
+        except (ValueError, PermissionError):
+            hard = resource.getrlimit(which)[1]
+            if hard != resource.RLIM_INFINITY and value > hard:
+                # More than the daemon's own hard limit, which the step
+                # inherited: that one is lower, and so still a limit.
+                continue
+            # Already exec'd something setuid: the reap will say how it ended.
+            break
+        except ProcessLookupError:
+            break
+    return pid
+
+
+def _posix_spawn(
+    program: str, argv: Sequence[str], env: Mapping[str, str], fds: tuple[int, int, int], cwd: str | None
+) -> int:
     stdin_fd, stdout_fd, stderr_fd = fds
     if cwd is None:
-        pid = os.posix_spawn(
+        return os.posix_spawn(
             program,
             list(argv),
             dict(env),
@@ -65,36 +171,23 @@ def spawn_step(
             setsigdef=_RESET_SIGNALS,
             setsigmask=(),
         )
-    else:
-        # posix_spawn has no chdir action in Python's binding; Popen without
-        # preexec_fn still takes the vfork path. Imported here: the module
-        # is large, and the daemon's size is part of every spawn's cost.
-        import subprocess  # noqa: PLC0415
+    # posix_spawn has no chdir action in Python's binding; Popen without
+    # preexec_fn still takes the vfork path. Imported here: the module is
+    # large, and the daemon's size is part of every spawn's cost.
+    import subprocess  # noqa: PLC0415
 
-        child = subprocess.Popen(
-            list(argv),
-            executable=program,
-            stdin=stdin_fd,
-            stdout=stdout_fd,
-            stderr=stderr_fd,
-            env=dict(env),
-            cwd=cwd,
-            close_fds=True,
-            start_new_session=True,
-            restore_signals=True,
-        )
-        pid = child.pid
-        # The daemon reaps its steps itself; Popen must not try to later.
-        child.returncode = 0
-    for which, value in limits:
-        try:
-            resource.prlimit(pid, which, (value, value))
-        except (ProcessLookupError, PermissionError):
-            # Already gone, or already exec'd something setuid: either way
-            # the reap will say how it ended.
-            break
-        except ValueError:
-            # Asking for more than the daemon's own hard limit: keep the
-            # daemon's, which is lower and so still a limit.
-            continue
-    return pid
+    child = subprocess.Popen(
+        list(argv),
+        executable=program,
+        stdin=stdin_fd,
+        stdout=stdout_fd,
+        stderr=stderr_fd,
+        env=dict(env),
+        cwd=cwd,
+        close_fds=True,
+        start_new_session=True,
+        restore_signals=True,
+    )
+    # The daemon reaps its steps itself; Popen must not try to later.
+    child.returncode = 0
+    return child.pid

@@ -1,10 +1,12 @@
 """The hole's own cost: a trivial three-step job run directly and through the daemon.
 
-Both are measured in the same run, alternating in blocks so that noise on
-the machine falls on both alike. The direct runs use the same argv, the
-same stdin and `&&` semantics, in two ways: subprocess.run (what a Python
-programmer would write) and posix_spawn (the daemon's own spawn path, so
-the difference to it is the hole alone).
+All are measured in the same run, alternating in blocks so that noise on
+the machine falls on all alike. The direct runs use the same argv, the
+same stdin and `&&` semantics, in three ways: subprocess.run (what a
+Python programmer would write), os.posix_spawn (the fastest spawn the
+standard library offers: the overhead target is counted over it), and the
+daemon's own spawner (sysside/spawn.py, with the same limits a step gets),
+so that what the spawner gains and what the hole costs show apart.
 """
 
 import os
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sysside.bench.stats import percentile
+from sysside.jobmap import Limits
+from sysside.spawn import rlimits, spawn_step
 from webside.client import HoleClient
 
 SHM = "/dev/shm"  # noqa: S108 (only as the parent of a mkdtemp directory)
@@ -44,6 +48,10 @@ steps = [
 """
 
 
+# The bench map sets no limits, so its steps get the map's defaults.
+STEP_LIMITS = rlimits(Limits())
+
+
 def run_direct_subprocess() -> bytes:
     output = b""
     for argv, stdin in STEPS:
@@ -55,17 +63,29 @@ def run_direct_subprocess() -> bytes:
 
 
 def run_direct_spawn() -> bytes:
-    output = b""
-    for argv, stdin in STEPS:
-        in_read, in_write = os.pipe()
-        out_read, out_write = os.pipe()
-        pid = os.posix_spawn(
+    return _run_direct(
+        lambda argv, stdin, stdout: os.posix_spawn(
             argv[0],
             argv,
             {},
-            file_actions=[(os.POSIX_SPAWN_DUP2, in_read, 0), (os.POSIX_SPAWN_DUP2, out_write, 1)],
+            file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1)],
             setsid=True,
         )
+    )
+
+
+def run_direct_daemon_spawner() -> bytes:
+    """The direct loop with the daemon's spawner and the limits a bench step gets."""
+    return _run_direct(lambda argv, stdin, stdout: spawn_step(argv[0], argv, {}, (stdin, stdout, stdout), STEP_LIMITS))
+
+
+def _run_direct(start: Callable[[list[str], int, int], int]) -> bytes:
+    """Run the steps in turn; `start(argv, stdin_fd, stdout_fd)` starts one and returns its pid."""
+    output = b""
+    for argv, stdin in STEPS:
+        in_read, in_write = os.pipe2(os.O_CLOEXEC)
+        out_read, out_write = os.pipe2(os.O_CLOEXEC)
+        pid = start(argv, in_read, out_write)
         os.close(in_read)
         os.close(out_write)
         os.write(in_write, stdin.encode())
@@ -144,6 +164,7 @@ class HoleCost:
     direct_run: list[float]
     direct_spawn: list[float]
     hole: list[float]
+    direct_daemon_spawner: list[float]
     rss_start_kb: int
     rss_end_kb: int
     rss_jobs: int
@@ -171,6 +192,9 @@ class HoleCost:
             "hole.overhead_p50_ms": hole_p50 - spawn_p50,
             "hole.overhead_p99_ms": hole_p99 - spawn_p99,
             "hole.overhead_vs_subprocess_p50_ms": hole_p50 - direct_p50,
+            "hole.daemon_spawner_p50_ms": percentile(self.direct_daemon_spawner, 0.5),
+            "hole.daemon_spawner_p99_ms": percentile(self.direct_daemon_spawner, 0.99),
+            "hole.overhead_vs_daemon_spawner_p50_ms": hole_p50 - percentile(self.direct_daemon_spawner, 0.5),
             "hole.daemon_rss_start_mb": self.rss_start_kb / 1024,
             "hole.daemon_rss_end_mb": self.rss_end_kb / 1024,
             "hole.daemon_rss_growth_mb": (self.rss_end_kb - self.rss_start_kb) / 1024,
@@ -188,6 +212,7 @@ def measure(samples: int = 2000, rss_jobs: int = 10000, block: int = 100) -> Hol
     direct_run: list[float] = []
     direct_spawn: list[float] = []
     hole: list[float] = []
+    direct_daemon_spawner: list[float] = []
     with bench_daemon() as daemon:
         client = HoleClient(daemon.spool, timeout=30)
 
@@ -200,12 +225,14 @@ def measure(samples: int = 2000, rss_jobs: int = 10000, block: int = 100) -> Hol
         # Warm up the daemon, the page cache and the allocator.
         time_calls(through_hole, 200, expected)
         time_calls(run_direct_spawn, 50, expected)
+        time_calls(run_direct_daemon_spawner, 50, expected)
         rss_start = daemon.rss_kb()
         done = 0
         daemon_cpu = client_cpu = spawn_cpu = 0.0
         while done < samples:
             count = min(block, samples - done)
             direct_run += time_calls(run_direct_subprocess, count, expected)
+            direct_daemon_spawner += time_calls(run_direct_daemon_spawner, count, expected)
             started = time.process_time()
             direct_spawn += time_calls(run_direct_spawn, count, expected)
             spawn_cpu += time.process_time() - started
@@ -221,6 +248,7 @@ def measure(samples: int = 2000, rss_jobs: int = 10000, block: int = 100) -> Hol
         direct_run,
         direct_spawn,
         hole,
+        direct_daemon_spawner,
         rss_start,
         rss_end,
         max(rss_jobs, samples),

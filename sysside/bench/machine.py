@@ -4,6 +4,7 @@ import os
 import platform
 
 from sysside.cgroup_tuning import favordynmods_state
+from sysside.spawn import spawner_name
 
 
 def _cpu_model() -> str:
@@ -29,7 +30,7 @@ def _memory_gb() -> float:
 
 
 def describe() -> dict[str, str]:
-    """CPU model and count, memory, kernel, Python, cgroup2 favordynmods, and the load average now."""
+    """CPU model and count, memory, kernel, Python, cgroup2 favordynmods, the step spawner, and the load average now."""
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     return {
         "cpu": _cpu_model(),
@@ -39,4 +40,5 @@ def describe() -> dict[str, str]:
         "python": platform.python_version(),
         "load": load,
         "favordynmods": favordynmods_state(),
+        "spawner": spawner_name(),
     }

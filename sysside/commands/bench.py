@@ -15,6 +15,7 @@ from sysside.bench.stats import table
 from sysside.bench.targets import TargetError
 from sysside.bench.wrk import WrkError
 from sysside.commands import HoleError
+from sysside.spawn import spawner_name
 
 
 @click.group("bench", invoke_without_command=True)
@@ -64,7 +65,7 @@ def bench_group(
         f"machine: {before['cpu']}, {before['cpus']} CPUs, {before['memory']}, {before['kernel']},"
         f" Python {before['python']}",
         f"load average (1, 5, 15 min): {before['load']} before, {after['load']} after",
-        f"cgroup2 favordynmods: {after['favordynmods']}",
+        f"cgroup2 favordynmods: {after['favordynmods']}; step spawner: {after['spawner']}",
         jail_note,
     ]
     if as_json:
@@ -94,8 +95,8 @@ def hole_command(samples: int, rss_jobs: int, as_json: bool) -> None:
     """A trivial three-step job, run directly and through a running daemon.
 
     The direct runs use the same argv, stdin and && semantics, with
-    subprocess.run and with posix_spawn (the daemon's own spawn path); the
-    hole's overhead is its time minus the posix_spawn time.
+    subprocess.run, with os.posix_spawn and with the daemon's own spawner;
+    the hole's overhead is its time minus the posix_spawn time.
     """
     click.echo(f"timing {samples} jobs each way, then {rss_jobs} jobs for the daemon's memory...", err=True)
     cost = holecost.measure(samples=samples, rss_jobs=rss_jobs)
@@ -111,13 +112,22 @@ def hole_command(samples: int, rss_jobs: int, as_json: bool) -> None:
             "direct, subprocess.run", figures["hole.direct_p50_ms"], figures["hole.direct_p99_ms"], spawn_p50, spawn_p99
         ),
         _row("direct, posix_spawn", spawn_p50, spawn_p99, spawn_p50, spawn_p99),
+        _row(
+            "direct, daemon's spawner",
+            figures["hole.daemon_spawner_p50_ms"],
+            figures["hole.daemon_spawner_p99_ms"],
+            spawn_p50,
+            spawn_p99,
+        ),
         _row("through the hole", figures["hole.hole_p50_ms"], figures["hole.hole_p99_ms"], spawn_p50, spawn_p99),
     ]
     click.echo(table(rows))
     click.echo(
         f"hole overhead: p50 {figures['hole.overhead_p50_ms']:+.3f} ms, p99 {figures['hole.overhead_p99_ms']:+.3f} ms"
         " (targets: under 0.5 and 2 ms);"
-        f" against subprocess.run: p50 {figures['hole.overhead_vs_subprocess_p50_ms']:+.3f} ms"
+        f" against subprocess.run: p50 {figures['hole.overhead_vs_subprocess_p50_ms']:+.3f} ms;"
+        f" against the daemon's spawner ({spawner_name()}): p50"
+        f" {figures['hole.overhead_vs_daemon_spawner_p50_ms']:+.3f} ms"
     )
     click.echo(
         f"CPU per job: daemon {figures['hole.daemon_cpu_ms']:.3f} ms + client {figures['hole.client_cpu_ms']:.3f} ms"

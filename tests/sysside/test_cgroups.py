@@ -1,23 +1,22 @@
 """Per-job control groups (`hole daemon --cgroup`): where steps run, what bounds them, who is left.
 
-As root, on whichever cgroup version the machine has. The daemon moves
-itself into the job's group to spawn each step and back out after, so a
-step is confined from its first instruction; these tests read where the
-steps and the daemon really are.
+As root, on whichever cgroup version the machine has. Each step joins
+the job's group before its exec (or, without the daemon's C spawner, the
+daemon moves itself in and back out around the spawn), so a step is
+confined from its first instruction; these tests read where the steps and
+the daemon really are.
 """
 
 import json
-import os
-import secrets
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sysside.cgroups import Group, detect, pids_in
-from tests.conftest import DaemonFactory, RunningDaemon, cannot_run
+from tests.conftest import DaemonFactory, RunningDaemon
+from tests.sysside.conftest import cgroup_lines
 from webside.client import HoleClient
 
 pytestmark = pytest.mark.root
@@ -71,35 +70,11 @@ steps = [ {{ run = ["/usr/bin/python3", "-I", "-c", {json.dumps(FORKER)}] }} ]
 
 
 @pytest.fixture
-def jobs_group() -> Iterator[str]:
-    if not detect():
-        cannot_run("memory and pids control groups (cgroup v1 or v2)")
-    base = f"hole-test-{os.getpid()}-{secrets.token_hex(3)}"
-    jobs = Group.at(f"{base}/jobs")
-    assert jobs is not None
-    jobs.create()
-    yield f"{base}/jobs"
-    top = Group.at(base)
-    assert top is not None
-    top.remove()
-
-
-@pytest.fixture
 def grouped_daemon(tmp_path: Path, daemon_factory: DaemonFactory, jobs_group: str) -> RunningDaemon:
     """A daemon serving MAP with --cgroup on the test's own group."""
     jobs = tmp_path / "jobs.toml"
     jobs.write_text(MAP, encoding="utf-8")
     return daemon_factory(jobs, "--cgroup", jobs_group)
-
-
-def _cgroup_lines(text: str) -> dict[str, str]:
-    """/proc/PID/cgroup as controller -> path (v2's single line as "unified")."""
-    found = {}
-    for line in text.splitlines():
-        _, controllers, path = line.split(":", 2)
-        for name in controllers.split(",") if controllers else ["unified"]:
-            found[name] = path
-    return found
 
 
 def test_a_step_runs_in_a_slot_of_the_jobs_group_with_the_jobs_limits(
@@ -110,11 +85,10 @@ def test_a_step_runs_in_a_slot_of_the_jobs_group_with_the_jobs_limits(
     names = ("unified",) if detect() == "v2" else ("memory", "pids")
     client = HoleClient(daemon.spool)
     for _ in range(3):
-        # The second (last) step's output: it ran after the daemon had
-        # moved out and back in again for the first.
+        # The second (last) step's output: it was placed after the first.
         output, status = client.run("where", {})
         assert status.ok, status
-        placed = _cgroup_lines(output.decode())
+        placed = cgroup_lines(output.decode())
         for name in names:
             parent, slot = placed[name].rsplit("/", 1)
             assert (parent, slot[:4]) == (f"/{jobs_group}", "slot"), placed
