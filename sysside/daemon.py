@@ -39,6 +39,7 @@ from sysside.settings import Settings
 from sysside.spawn import note_signal_handlers, spawner_name
 from sysside.spoolio import NoReader, SpoolError, open_job_dir, open_result, read_input
 from sysside.validate import validate_fields
+from sysside.wakelatency import HOLD, WakeLatency, open_request
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 
@@ -91,6 +92,9 @@ class Daemon:
         self._slot_limits: dict[int, tuple[int | None, int | None]] = {}
         self._slot_groups: dict[int, Group] = {}
         self._job_slots: dict[str, int] = {}
+        self._wake: WakeLatency | None = None
+        self._wake_refused = ""
+        self._wake_failure_logged = False
 
     # -- start and stop -------------------------------------------------------
 
@@ -103,6 +107,7 @@ class Daemon:
             pid=os.getpid(),
             scheduling=scheduling,
             spawner=spawner_name(),
+            wake_latency=self._wake_state(),
             spool=str(self.settings.spool),
             jobs=sorted(self.jobmap.jobs),
             max_jobs=self.settings.max_jobs,
@@ -115,6 +120,41 @@ class Daemon:
             self._close()
         self.log.event("daemon.stopped", pid=os.getpid())
         return 0
+
+    def _open_wake_latency(self) -> None:
+        wanted = self.settings.wake_latency
+        if wanted is None:
+            return
+        fd = self.settings.wake_latency_fd
+        if fd is None:
+            try:
+                fd = self._fds["wake_latency"] = open_request()
+            except OSError as exc:
+                self._wake_refused = exc.strerror or str(exc)
+                return
+        self._wake = WakeLatency(fd, wanted)
+
+    def _wake_state(self) -> str:
+        """What the daemon asks of the kernel's CPU idle states, in words (for its ready line)."""
+        if self.settings.wake_latency is None:
+            return "off"
+        if self._wake is None:
+            return f"unavailable ({self._wake_refused})"
+        return f"{self._wake.microseconds} µs from each job's start until {HOLD:g} s after the latest"
+
+    def _hold_wake_latency(self, now: float) -> None:
+        wake = self._wake
+        if wake is not None and wake.job_started(now):
+            self.loop.call_later(wake.hold, self._check_wake_latency)
+        elif wake is not None and wake.failed is not None and not self._wake_failure_logged:
+            self._wake_failure_logged = True
+            self.log.event("wake_latency.refused", reason=wake.failed)
+
+    def _check_wake_latency(self) -> None:
+        if self._wake is not None:
+            left = self._wake.seconds_left(time.monotonic())
+            if left > 0:
+                self.loop.call_later(left, self._check_wake_latency)
 
     def _schedule(self) -> str:
         """Ask for real-time priority if wanted (see sysside/priority.py); say what the daemon runs at."""
@@ -164,6 +204,7 @@ class Daemon:
         note_signal_handlers()
         if self.settings.cgroup:
             self._open_cgroups(self.settings.cgroup)
+        self._open_wake_latency()
         self.loop.add(self._fds["requests"], READ, self._on_requests)
         self.loop.add(wake_read, READ, self._on_signals)
         self._sweep()
@@ -206,6 +247,8 @@ class Daemon:
             self._free_slots.append(slot)
 
     def _close(self) -> None:
+        if self._wake is not None:
+            self._wake.release()
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
@@ -393,6 +436,7 @@ class Daemon:
             cgroup,
         )
         self.active[request.job_id] = job
+        self._hold_wake_latency(job.started)
         job.start()
 
     def _reply(self, result_fd: int, record: StatusRecord) -> None:

@@ -15,6 +15,7 @@ Rules:
 
 import contextlib
 import http.client
+import json
 import os
 import signal
 import socket
@@ -30,6 +31,7 @@ from sysside.interpreter import import_path, shared_python
 from sysside.jailed import JailedSetup, daemon_cgroup_entry
 from sysside.priority import make_realtime
 from sysside.state import StateDir
+from sysside.wakelatency import open_request
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 40.0
@@ -49,6 +51,20 @@ class Side:
     pid_file: Path
     log_file: Path
     log_offset: int = 0
+
+    def event(self, name: str) -> dict[str, object] | None:
+        """The last JSON log line of this side with this event name, since it started."""
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        for line in reversed(text[self.log_offset :].splitlines()):
+            if f'"{name}"' in line:
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    if isinstance(record, dict) and record.get("event") == name:
+                        return record
+        return None
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -74,6 +90,8 @@ class ServiceConfig:
     jailed: JailedSetup | None = None
     # The daemon's job limit (--max-jobs); None keeps its default.
     max_jobs: int | None = None
+    # The daemon's --wake-latency: µs, or "off".
+    wake_latency: str = "0"
 
     @property
     def spool(self) -> Path:
@@ -191,10 +209,20 @@ class Service:
         ]
         if self.config.max_jobs is not None:
             argv += ["--max-jobs", str(self.config.max_jobs)]
+        argv += ["--wake-latency", self.config.wake_latency]
         jailed = self.config.jailed
         if jailed is None:
             side = self._spawn("daemon", argv, os.environ)
         else:
+            # Root opens the latency request; the daemon, under its own
+            # user, could not (sysside/wakelatency.py). Its ready line says
+            # what came of it.
+            latency_fd = -1
+            if self.config.wake_latency != "off":
+                with contextlib.suppress(OSError):
+                    latency_fd = open_request()
+            if latency_fd >= 0:
+                argv += ["--wake-latency-fd", str(latency_fd)]
             if jailed.cgroup_base:
                 argv += ["--cgroup", f"{jailed.cgroup_base}/jobs"]
             sys_user = jailed.sys_user
@@ -208,13 +236,18 @@ class Service:
             }
             # In the web side's group and no other: it reads the job files
             # and writes the result FIFOs, and nothing else of the jail.
-            side = self._spawn(
-                "daemon",
-                argv,
-                env,
-                as_user=(sys_user.uid, sys_user.gid, [jailed.web.gid]),
-                preexec=daemon_cgroup_entry(jailed.cgroup_base),
-            )
+            try:
+                side = self._spawn(
+                    "daemon",
+                    argv,
+                    env,
+                    pass_fds=(latency_fd,) if latency_fd >= 0 else (),
+                    as_user=(sys_user.uid, sys_user.gid, [jailed.web.gid]),
+                    preexec=daemon_cgroup_entry(jailed.cgroup_base),
+                )
+            finally:
+                if latency_fd >= 0:
+                    os.close(latency_fd)
             # Its own user may not ask for real-time priority, so root gives
             # it here, while the daemon is still importing; the daemon then
             # finds it set (sysside/priority.py). Refused, it runs at normal.

@@ -53,6 +53,17 @@ class Settings:
             " a step's end at once; the steps themselves always start at normal priority."
         },
     )
+    wake_latency: int | None = field(
+        default=0,
+        metadata={
+            "doc": "CPU wake-up latency (µs) asked of the kernel from each job's start until a quarter second"
+            " after the latest (/dev/cpu_dma_latency, root's to open); None: never ask."
+        },
+    )
+    wake_latency_fd: int | None = field(
+        default=None,
+        metadata={"doc": "An open /dev/cpu_dma_latency handed over by root; by default the daemon opens it if it may."},
+    )
 
     @classmethod
     def describe(cls) -> list[tuple[str, str]]:

@@ -120,7 +120,7 @@ class Daemon:
 
 
 @contextmanager
-def bench_daemon(max_jobs: int = 64) -> Iterator[Daemon]:
+def bench_daemon(max_jobs: int = 64, wake_latency: str = "0") -> Iterator[Daemon]:
     """A daemon on a temporary spool serving the bench job map."""
     # The spool belongs on a tmpfs, as in the jail: on a journalled disk
     # each create and unlink of a job's files costs a few hundred µs.
@@ -133,7 +133,7 @@ def bench_daemon(max_jobs: int = 64) -> Iterator[Daemon]:
         spool = base / "spool"
         log = open(base / "daemon.log", "wb")  # noqa: SIM115 (closed below)
         argv = [sys.executable, "-m", "sysside", "daemon", "--spool", str(spool), "--jobs", str(jobs)]
-        argv += ["--max-jobs", str(max_jobs), "--audit-log", os.devnull]
+        argv += ["--max-jobs", str(max_jobs), "--audit-log", os.devnull, "--wake-latency", wake_latency]
         process = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
         try:
             deadline = time.monotonic() + 15
@@ -206,14 +206,14 @@ class HoleCost:
         }
 
 
-def measure(samples: int = 2000, rss_jobs: int = 10000, block: int = 100) -> HoleCost:
+def measure(samples: int = 2000, rss_jobs: int = 10000, block: int = 100, wake_latency: str = "0") -> HoleCost:
     """Measure the three ways in alternating blocks, then the daemon's RSS over rss_jobs jobs."""
     expected = b"gamma\n"
     direct_run: list[float] = []
     direct_spawn: list[float] = []
     hole: list[float] = []
     direct_daemon_spawner: list[float] = []
-    with bench_daemon() as daemon:
+    with bench_daemon(wake_latency=wake_latency) as daemon:
         client = HoleClient(daemon.spool, timeout=30)
 
         def through_hole() -> bytes:

@@ -2,6 +2,7 @@
 
 import os
 import platform
+from pathlib import Path
 
 from sysside.cgroup_tuning import favordynmods_state
 from sysside.spawn import spawner_name
@@ -41,4 +42,19 @@ def describe() -> dict[str, str]:
         "load": load,
         "favordynmods": favordynmods_state(),
         "spawner": spawner_name(),
+        "idle": _idle_driver(),
     }
+
+
+def _idle_driver() -> str:
+    """The cpuidle driver, with haltpoll's polling window when it has one: it sets what a wake-up costs."""
+    base = Path("/sys/devices/system/cpu/cpuidle")
+    try:
+        driver = (base / "current_driver").read_text(encoding="ascii").strip()
+    except OSError:
+        return "unknown"
+    try:
+        window = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns").read_text(encoding="ascii").strip()
+    except OSError:
+        return driver
+    return f"{driver}, guest_halt_poll_ns={window}"

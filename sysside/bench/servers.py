@@ -84,11 +84,16 @@ Echo = Callable[[str], None]
 
 @contextlib.contextmanager
 def running(
-    work: Workload, max_jobs: int | None = None, jailed: bool = False, peer: bool = True, echo: Echo = print
+    work: Workload,
+    max_jobs: int | None = None,
+    jailed: bool = False,
+    peer: bool = True,
+    echo: Echo = print,
+    wake_latency: str = "0",
 ) -> Iterator[Servers]:
     """Start the three servers over `work`'s files; stop them all on the way out."""
     with contextlib.ExitStack() as stack:
-        started = stack.enter_context(product(work, "state", max_jobs, jailed, echo))
+        started = stack.enter_context(product(work, "state", max_jobs, jailed, echo, wake_latency))
         naive = stack.enter_context(_naive(work))
         webhook = stack.enter_context(_peer(work)) if peer else None
         yield Servers(started, naive, webhook)
@@ -96,12 +101,19 @@ def running(
 
 @contextlib.contextmanager
 def product(
-    work: Workload, name: str, max_jobs: int | None = None, jailed: bool = False, echo: Echo = print
+    work: Workload,
+    name: str,
+    max_jobs: int | None = None,
+    jailed: bool = False,
+    echo: Echo = print,
+    wake_latency: str = "0",
 ) -> Iterator[Product]:
     """The product, started by Service with its state in `work.root / name`; from the jail if `jailed`."""
     options: dict[str, Any] = {}
     if max_jobs is not None and "max_jobs" in _CONFIG_OPTIONS:
         options["max_jobs"] = max_jobs
+    if "wake_latency" in _CONFIG_OPTIONS:
+        options["wake_latency"] = wake_latency
     state = StateDir(work.root / name)
     state.prepare()
     with contextlib.ExitStack() as cleanup:

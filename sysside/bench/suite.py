@@ -43,6 +43,9 @@ class Plan:
     hole_rss_jobs: int = 10000
     sizes: tuple[str, ...] = tuple(workload.SIZES)
     jailed: bool = False
+    # The daemons' --wake-latency (µs, or "off"); the bench holds the same
+    # request for every row (sysside/wakelatency.py).
+    wake_latency: str = "0"
 
     @classmethod
     def quick(cls, seconds: int = 2) -> "Plan":
@@ -53,9 +56,15 @@ def run(plan: Plan, note: Note) -> dict[str, float]:
     """Measure every row; return the figures."""
     figures: dict[str, float] = {}
     note(f"rows 1-2: {plan.hole_samples} jobs each way, then the daemon's memory over {plan.hole_rss_jobs} jobs")
-    figures.update(holecost.measure(samples=plan.hole_samples, rss_jobs=plan.hole_rss_jobs).figures())
+    figures.update(
+        holecost.measure(
+            samples=plan.hole_samples, rss_jobs=plan.hole_rss_jobs, wake_latency=plan.wake_latency
+        ).figures()
+    )
     with workload.temporary() as work:
-        with servers.running(work, max_jobs=SWEEP_MAX_JOBS, jailed=plan.jailed, echo=note) as running:
+        with servers.running(
+            work, max_jobs=SWEEP_MAX_JOBS, jailed=plan.jailed, echo=note, wake_latency=plan.wake_latency
+        ) as running:
             figures.update(_http(plan, running, note))
         figures.update(_overload(plan, work, note))
     return figures
@@ -145,7 +154,7 @@ def _stream(plan: Plan, running: servers.Servers) -> dict[str, float]:
 
 
 def _overload(plan: Plan, work: workload.Workload, note: Note) -> dict[str, float]:
-    with servers.product(work, "state", OVERLOAD_MAX_JOBS, plan.jailed, note) as product:
+    with servers.product(work, "state", OVERLOAD_MAX_JOBS, plan.jailed, note, plan.wake_latency) as product:
         clients = OVERLOAD_FACTOR * product.max_jobs
         deadline = workload.SLOW_TIMEOUT + DEADLINE_MARGIN
         target = targets.product(

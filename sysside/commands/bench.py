@@ -9,13 +9,14 @@ from pathlib import Path
 
 import click
 
-from sysside import DaemonError
+from sysside import DaemonError, wakelatency
 from sysside.bench import holecost, machine, report, servers, suite
 from sysside.bench.stats import table
 from sysside.bench.targets import TargetError
 from sysside.bench.wrk import WrkError
 from sysside.commands import HoleError
 from sysside.spawn import spawner_name
+from sysside.wakelatency import parse_setting
 
 
 @click.group("bench", invoke_without_command=True)
@@ -34,9 +35,21 @@ from sysside.spawn import spawner_name
     help="Also write the tables as Markdown to this file, between its `hole bench` markers if it has them.",
 )
 @click.option("--unjailed", is_flag=True, help="Measure the product without the jail, even as root.")
+@click.option(
+    "--wake-latency",
+    default="0",
+    show_default=True,
+    help="CPU wake-up latency in µs held for every row and given to the daemons, or `off`: the machine as it is.",
+)
 @click.pass_context
 def bench_group(
-    ctx: click.Context, as_json: bool, quick: bool, duration: int | None, out: Path | None, unjailed: bool
+    ctx: click.Context,
+    as_json: bool,
+    quick: bool,
+    duration: int | None,
+    out: Path | None,
+    unjailed: bool,
+    wake_latency: str,
 ) -> None:
     """Measure what the hole costs; every figure is measured in the same run.
 
@@ -50,13 +63,16 @@ def bench_group(
         return
     jailed = os.geteuid() == 0 and not unjailed
     plan = suite.Plan.quick(duration or 2) if quick else suite.Plan(seconds=duration or 10)
-    plan = dataclasses.replace(plan, jailed=jailed)
+    latency = _latency(wake_latency)
+    plan = dataclasses.replace(plan, jailed=jailed, wake_latency=wake_latency)
     jail_note = report.jail_note(jailed, as_root=os.geteuid() == 0)
     click.echo(jail_note, err=True)
     started = datetime.datetime.now(datetime.UTC)
     before = machine.describe()
     try:
-        figures = suite.run(plan, lambda line: click.echo(line, err=True))
+        with wakelatency.requested(latency) as latency_note:
+            click.echo(f"CPU wake latency: {latency_note}", err=True)
+            figures = suite.run(plan, lambda line: click.echo(line, err=True))
     except (DaemonError, servers.BenchSetupError, TargetError, WrkError) as exc:
         raise HoleError(str(exc)) from None
     after = machine.describe()
@@ -66,6 +82,7 @@ def bench_group(
         f" Python {before['python']}",
         f"load average (1, 5, 15 min): {before['load']} before, {after['load']} after",
         f"cgroup2 favordynmods: {after['favordynmods']}; step spawner: {after['spawner']}",
+        f"CPU wake latency: {latency_note}; idle driver: {after['idle']}",
         jail_note,
     ]
     if as_json:
@@ -91,7 +108,13 @@ def bench_group(
     help="Jobs run before the daemon's RSS is read again.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of a table.")
-def hole_command(samples: int, rss_jobs: int, as_json: bool) -> None:
+@click.option(
+    "--wake-latency",
+    default="0",
+    show_default=True,
+    help="CPU wake-up latency in µs held for every row and given to the daemons, or `off`: the machine as it is.",
+)
+def hole_command(samples: int, rss_jobs: int, as_json: bool, wake_latency: str) -> None:
     """A trivial three-step job, run directly and through a running daemon.
 
     The direct runs use the same argv, stdin and && semantics, with
@@ -99,7 +122,9 @@ def hole_command(samples: int, rss_jobs: int, as_json: bool) -> None:
     the hole's overhead is its time minus the posix_spawn time.
     """
     click.echo(f"timing {samples} jobs each way, then {rss_jobs} jobs for the daemon's memory...", err=True)
-    cost = holecost.measure(samples=samples, rss_jobs=rss_jobs)
+    with wakelatency.requested(_latency(wake_latency)) as latency_note:
+        click.echo(f"CPU wake latency: {latency_note}", err=True)
+        cost = holecost.measure(samples=samples, rss_jobs=rss_jobs, wake_latency=wake_latency)
     figures = cost.figures()
     if as_json:
         json.dump({k: round(v, 4) for k, v in figures.items()}, sys.stdout, indent=2, sort_keys=True)
@@ -143,3 +168,10 @@ def hole_command(samples: int, rss_jobs: int, as_json: bool) -> None:
 
 def _row(name: str, p50: float, p99: float, base50: float, base99: float) -> list[str]:
     return [name, f"{p50:.3f}", f"{p99:.3f}", f"{p50 / base50:.2f}", f"{p99 / base99:.2f}"]
+
+
+def _latency(text: str) -> int | None:
+    try:
+        return parse_setting(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--wake-latency") from None

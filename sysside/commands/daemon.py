@@ -11,6 +11,7 @@ from sysside.commands import HoleError
 from sysside.daemon import Daemon, prepare_spool
 from sysside.jobmap import JobMapError, load_jobmap
 from sysside.settings import Settings
+from sysside.wakelatency import parse_setting
 
 _DEFAULTS = Settings(spool=Path(), jobs_file=Path())
 
@@ -68,6 +69,15 @@ _DEFAULTS = Settings(spool=Path(), jobs_file=Path())
     help="Run at the lowest real-time priority when allowed (steps always start at normal priority).",
 )
 @click.option(
+    "--wake-latency",
+    default="0",
+    show_default=True,
+    help="CPU wake-up latency in µs to ask of the kernel while jobs start, or `off` (see sysside/wakelatency.py).",
+)
+@click.option(
+    "--wake-latency-fd", type=click.IntRange(3), default=None, hidden=True, help="An open /dev/cpu_dma_latency."
+)
+@click.option(
     "--create-spool/--no-create-spool",
     default=True,
     show_default=True,
@@ -85,6 +95,8 @@ def daemon_command(
     create_spool: bool,
     cgroup: str | None,
     realtime: bool,
+    wake_latency: str,
+    wake_latency_fd: int | None,
 ) -> None:
     """Run the listener daemon in the foreground until SIGTERM or Ctrl-C.
 
@@ -93,6 +105,10 @@ def daemon_command(
     first SIGTERM lets running jobs end (each within its timeout); a second
     one stops them at once.
     """
+    try:
+        latency = parse_setting(wake_latency)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--wake-latency") from None
     try:
         jobmap = load_jobmap(jobs_file)
     except JobMapError as exc:
@@ -114,6 +130,8 @@ def daemon_command(
         audit_file=audit_log,
         cgroup=cgroup,
         realtime=realtime,
+        wake_latency=latency,
+        wake_latency_fd=wake_latency_fd,
     )
     audit_stream = None
     try:

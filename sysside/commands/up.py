@@ -14,6 +14,7 @@ from sysside.daemon import prepare_spool
 from sysside.demo import init_demo
 from sysside.service import Interrupted, Service, ServiceConfig, bind_listener
 from sysside.state import StateDir, default_state_dir
+from sysside.wakelatency import parse_setting
 
 BANNER = """\
   NOT JAILED: the web side runs as {user} with this user's full access to
@@ -52,6 +53,12 @@ PROJECT_STUBS = Path(__file__).resolve().parent.parent.parent / "stubs"
 @click.option(
     "--dev", is_flag=True, help="Also serve stubs that are not approved (development only; said on every page)."
 )
+@click.option(
+    "--wake-latency",
+    default="0",
+    show_default=True,
+    help="CPU wake-up latency in µs the daemon asks of the kernel while jobs start, or `off` (root only).",
+)
 def up_command(
     state: Path | None,
     host: str,
@@ -60,6 +67,7 @@ def up_command(
     stubs_dir: Path | None,
     unjailed: bool,
     dev: bool,
+    wake_latency: str,
 ) -> None:
     """Set up and run the whole service in the foreground; Ctrl-C stops it.
 
@@ -69,6 +77,10 @@ def up_command(
     runs in the jail, which holds approved stubs only: --dev, which also
     serves stubs not yet approved, needs --unjailed there.
     """
+    try:
+        parse_setting(wake_latency)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--wake-latency") from None
     state_dir = StateDir((state or default_state_dir()).absolute())
     try:
         # The port first: it is the likeliest failure, and it must be
@@ -103,6 +115,7 @@ def up_command(
             stubs_dir=stubs_dir,
             dev=dev,
             jailed=setup,
+            wake_latency=wake_latency,
         )
     )
     try:
@@ -178,6 +191,12 @@ def _announce(service: Service, state_dir: StateDir, jobs_file: Path) -> None:
         click.echo(f"  jailed   web side in {setup.jail} as {setup.web.name}; daemon as {setup.sys_user.name}")
         for layer, what in setup.layers.items():
             click.echo(f"  layer    {layer}: {what}")
+    ready = next((side.event("daemon.ready") for side in service.sides if side.name == "daemon"), None)
+    if ready is not None:
+        click.echo(
+            f"  daemon   pid {ready.get('pid')}, {ready.get('scheduling')} priority,"
+            f" steps started by {ready.get('spawner')}; CPU wake latency: {ready.get('wake_latency')}"
+        )
     click.echo(f"  web      {service.url}")
     click.echo(f"  jobs     {jobs_file}")
     click.echo(f"  spool    {service.config.spool}")

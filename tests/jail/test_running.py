@@ -22,6 +22,7 @@ from sysside.demo import EXAMPLE_JOB
 from sysside.jail.layout import SPOOL
 from sysside.jailed import cgroup_base
 from sysside.state import StateDir
+from sysside.wakelatency import DEVICE, HOLD
 from tests.jail.support import unmount_under
 from tests.sysside.helpers import wait_gone
 from tests.sysside.test_up import (
@@ -142,6 +143,17 @@ def test_says_what_it_did_to_cgroup2_favordynmods(jailed_up: RunningUp) -> None:
     if offered and mounts:
         # Turned on now or by an earlier run: either way it is on.
         assert any(OPTION in found.super_options for found in mounts), said
+
+
+def test_the_daemon_under_its_own_user_asks_for_quick_wake_ups(jailed_up: RunningUp) -> None:
+    # Root opened the request for it; it says so when ready, and `hole up` repeats it.
+    said = [line for line in jailed_up.stdout().splitlines() if line.startswith("  daemon   ")]
+    assert len(said) == 1, jailed_up.output()
+    assert "steps started by vfork (sysside._spawn)" in said[0], said
+    assert f"CPU wake latency: 0 µs from each job's start until {HOLD:g} s after the latest" in said[0], said
+    pid = int((jailed_up.state / "run" / "daemon.pid").read_text(encoding="ascii"))
+    held = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    assert DEVICE in held, held
 
 
 def test_daemon_runs_as_holesys_with_no_new_privs(jailed_up: RunningUp) -> None:
