@@ -39,7 +39,7 @@ from sysside.settings import Settings
 from sysside.spawn import note_signal_handlers, spawner_name
 from sysside.spoolio import NoReader, SpoolError, open_job_dir, open_result, read_input
 from sysside.validate import validate_fields
-from sysside.wakelatency import HOLD, WakeLatency, open_request
+from sysside.wakelatency import DEVICE, HOLD, WakeLatency, open_request
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 
@@ -132,6 +132,16 @@ class Daemon:
             except OSError as exc:
                 self._wake_refused = exc.strerror or str(exc)
                 return
+        else:
+            # Handed over inheritable: no step may get it (it could hold the
+            # machine's CPUs awake for good).
+            try:
+                os.set_inheritable(fd, False)
+                is_device = stat.S_ISCHR(os.fstat(fd).st_mode)
+            except OSError as exc:
+                raise DaemonError(f"--wake-latency-fd {fd}: {exc.strerror}") from None
+            if not is_device:
+                raise DaemonError(f"--wake-latency-fd {fd} is not {DEVICE}")
         self._wake = WakeLatency(fd, wanted)
 
     def _wake_state(self) -> str:

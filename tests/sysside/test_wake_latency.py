@@ -25,6 +25,11 @@ MAP = """
 title = "quick"
 steps = [ { run = ["/bin/true"] } ]
 
+[jobs.peek]
+title = "peek"
+fields.fd = { type = "digits", max = 4, required = true }
+steps = [ { run = ["/bin/cat", "{fd}"], cwd = "/proc/self/fdinfo" } ]
+
 [jobs.long]
 title = "long"
 timeout = "10s"
@@ -141,3 +146,40 @@ def test_a_bad_setting_is_refused_in_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--wake-latency" in done.stderr and "'soon'" in done.stderr
+
+
+def test_a_handed_over_request_reaches_no_step(in_force: Callable[[], int], tmp_path: Path) -> None:
+    # As `hole up` does: root opens the device and the daemon inherits it.
+    latency_fd = os.open(DEVICE, os.O_WRONLY | os.O_CLOEXEC)
+    log_path = tmp_path / "daemon.log"
+    argv = [sys.executable, "-m", "sysside", "daemon", "--spool", str(tmp_path / "spool")]
+    argv += ["--jobs", str(_jobs(tmp_path)), "--wake-latency", "9", "--wake-latency-fd", str(latency_fd)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=log, pass_fds=(latency_fd,), start_new_session=True)
+    os.close(latency_fd)
+    try:
+        assert _wait_until(lambda: b'"daemon.ready"' in log_path.read_bytes(), 15), log_path.read_text()
+        client = HoleClient(tmp_path / "spool", timeout=10)
+        _, status = client.run("quick", {})
+        assert status.ok, status
+        assert in_force() == 9
+        # The step looks for the daemon's fd number among its own: absent.
+        output, status = client.run("peek", {"fd": str(latency_fd)})
+        assert not status.ok and status.details.get("exit") == 1, (status, output)
+    finally:
+        process.terminate()
+        process.wait(15)
+    assert in_force() == NO_CONSTRAINT
+
+
+def test_a_handed_over_fd_that_is_not_the_device_is_refused(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    try:
+        argv = [sys.executable, "-m", "sysside", "daemon", "--spool", str(tmp_path / "spool")]
+        argv += ["--jobs", str(_jobs(tmp_path)), "--wake-latency-fd", str(write_end)]
+        done = subprocess.run(argv, pass_fds=(write_end,), capture_output=True, text=True, timeout=30, check=False)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert done.returncode != 0
+    assert f"--wake-latency-fd {write_end} is not {DEVICE}" in done.stderr, done.stderr
