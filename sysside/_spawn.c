@@ -10,8 +10,7 @@
  *   1. setsid: its own session and process group (the timeout kills it);
  *   2. joins the job's control groups (writes "0" to each cgroup.procs
  *      given, which moves the writer), so the daemon never moves itself;
- *   3. dup2 of its three fds onto 0, 1 and 2 (every other fd of the daemon
- *      is close-on-exec);
+ *   3. dup2 of its three fds onto 0, 1 and 2, and every other fd closed;
  *   4. chdir, when the step names a directory;
  *   5. its rlimits, soft and hard; a limit above the daemon's own hard
  *      limit is left at the daemon's, which is lower and so still a limit;
@@ -33,6 +32,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,6 +80,11 @@ _Noreturn static void run_child(struct plan *plan) {
         if (dup2(plan->fds[target], target) < 0)
             fail(plan, STAGE_DUP2);
     }
+    /* Every fd of the daemon's is close-on-exec already; this makes "fds
+     * 0, 1 and 2 only" hold even for one that was not (ENOSYS: before
+     * Linux 5.9, where close-on-exec alone has to do). */
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0 && errno != ENOSYS)
+        fail(plan, STAGE_DUP2);
     if (plan->cwd != NULL && chdir(plan->cwd) < 0)
         fail(plan, STAGE_CHDIR);
     for (Py_ssize_t i = 0; i < plan->n_limits; i++) {
@@ -204,14 +209,14 @@ static PyObject *spawn(PyObject *module, PyObject *args) {
     rlim_t *limit_values = NULL;
     PyObject *result = NULL;
 
-    /* Tuples, not the caller's lists: the GIL is let go during the spawn,
-     * and the strings the child reads must outlive it whatever other
-     * threads do to those lists. */
+    /* Tuples, not the caller's lists: converting an item may run Python
+     * code, and the GIL is let go during the spawn; the items (and the
+     * strings the child reads) must stay put whatever else runs. */
     argv_seq = PySequence_Tuple(argv_obj);
     envp_seq = argv_seq ? PySequence_Tuple(envp_obj) : NULL;
-    limits_seq = envp_seq ? PySequence_Fast(limits_obj, "limits must be a sequence") : NULL;
-    signals_seq = limits_seq ? PySequence_Fast(signals_obj, "default_signals must be a sequence") : NULL;
-    cgroups_seq = signals_seq ? PySequence_Fast(cgroups_obj, "cgroup_fds must be a sequence") : NULL;
+    limits_seq = envp_seq ? PySequence_Tuple(limits_obj) : NULL;
+    signals_seq = limits_seq ? PySequence_Tuple(signals_obj) : NULL;
+    cgroups_seq = signals_seq ? PySequence_Tuple(cgroups_obj) : NULL;
     if (cgroups_seq == NULL)
         goto done;
     if (PySequence_Fast_GET_SIZE(argv_seq) < 1) {
@@ -230,10 +235,19 @@ static PyObject *spawn(PyObject *module, PyObject *args) {
         goto done;
     }
     for (Py_ssize_t i = 0; i < plan.n_limits; i++) {
-        unsigned long long value;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(limits_seq, i), "iK:limit", &limit_resources[i], &value))
+        PyObject *pair = PySequence_Fast_GET_ITEM(limits_seq, i);
+        long long value;
+        if (!PyTuple_Check(pair)) {
+            PyErr_SetString(PyExc_TypeError, "limits must be (resource, value) tuples");
             goto done;
-        limit_values[i] = (rlim_t)value;
+        }
+        if (!PyArg_ParseTuple(pair, "iL:limit", &limit_resources[i], &value))
+            goto done;
+        if (value < -1) {
+            PyErr_SetString(PyExc_ValueError, "a limit must be -1 (unlimited) or more");
+            goto done;
+        }
+        limit_values[i] = value == -1 ? RLIM_INFINITY : (rlim_t)value;
     }
     plan.argv = argv;
     plan.envp = envp;

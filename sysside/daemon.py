@@ -33,7 +33,7 @@ from sysside.eventloop import READ, EventLoop
 from sysside.executor import JobRun
 from sysside.fieldtypes import Rejection
 from sysside.jobmap import JobMap, JobMapError, JobSpec, load_jobmap
-from sysside.linux import set_no_new_privs
+from sysside.linux import set_dumpable, set_no_new_privs
 from sysside.priority import is_realtime, make_realtime
 from sysside.settings import Settings
 from sysside.spawn import note_signal_handlers, spawner_name
@@ -42,6 +42,28 @@ from sysside.validate import validate_fields
 from sysside.wakelatency import DEVICE, HOLD, WakeLatency, open_request
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+def _shed_inheritance() -> None:
+    """Drop what the daemon inherited from whoever started it that its steps would inherit in turn.
+
+    Every fd from 3 up becomes close-on-exec (an fd handed over with
+    pass_fds is inheritable), a signal ignored by the starter is set back
+    to its default (an ignored SIGCHLD would even reap the steps before the
+    daemon could), and the signal mask is emptied. Python's own SIGPIPE
+    and SIGXFSZ stay ignored in the daemon; the spawner resets them for
+    the steps.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
+    for number in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGXFSZ}:
+        with contextlib.suppress(OSError, ValueError):
+            if signal.getsignal(number) == signal.SIG_IGN:
+                signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
 def prepare_spool(spool: os.PathLike[str] | str, group_access: bool = True) -> list[str]:
@@ -133,11 +155,10 @@ class Daemon:
                 self._wake_refused = exc.strerror or str(exc)
                 return
         else:
-            # Handed over inheritable: no step may get it (it could hold the
-            # machine's CPUs awake for good).
+            # (Made close-on-exec with every other inherited fd: no step may
+            # get it, it could hold the machine's CPUs awake for good.)
             try:
-                os.set_inheritable(fd, False)
-                is_device = stat.S_ISCHR(os.fstat(fd).st_mode)
+                is_device = os.fstat(fd).st_rdev == os.stat(DEVICE).st_rdev
             except OSError as exc:
                 raise DaemonError(f"--wake-latency-fd {fd}: {exc.strerror}") from None
             if not is_device:
@@ -165,6 +186,9 @@ class Daemon:
             left = self._wake.seconds_left(time.monotonic())
             if left > 0:
                 self.loop.call_later(left, self._check_wake_latency)
+            elif self._wake.failed is not None and not self._wake_failure_logged:
+                self._wake_failure_logged = True
+                self.log.event("wake_latency.refused", reason=self._wake.failed)
 
     def _schedule(self) -> str:
         """Ask for real-time priority if wanted (see sysside/priority.py); say what the daemon runs at."""
@@ -182,6 +206,10 @@ class Daemon:
         # Nothing the daemon or its steps run may gain privileges (setuid
         # or file capabilities): it needs none, whoever starts it.
         set_no_new_privs()
+        # Steps run under the daemon's user: undumpable, the daemon cannot
+        # be traced by them, nor its fds taken (pidfd_getfd, /proc/PID/fd).
+        set_dumpable(False)
+        _shed_inheritance()
         spool = os.fspath(self.settings.spool)
         try:
             spool_fd = os.open(spool, _DIR_FLAGS & ~os.O_NOFOLLOW)

@@ -32,6 +32,8 @@ MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
+PR_GET_DUMPABLE = 3
+PR_SET_DUMPABLE = 4
 PR_GET_NO_NEW_PRIVS = 39
 PR_CAPBSET_DROP = 24
 
@@ -114,6 +116,14 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 def set_no_new_privs() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def set_dumpable(dumpable: bool) -> None:
+    prctl(PR_SET_DUMPABLE, int(dumpable))
+
+
+def is_dumpable() -> bool:
+    return prctl(PR_GET_DUMPABLE) == 1
 
 
 def no_new_privs() -> bool:

@@ -3,10 +3,10 @@
 Rules:
 1. Never a shell, never a PATH search: the program is a path from the map.
 2. The step gets only fds 0, 1 and 2 (every other fd of the daemon is
-   close-on-exec), a fresh session (its own process group, so a timeout
-   can kill the step and all its children), default dispositions for the
-   signals the daemon catches or ignores, an empty signal mask, and the
-   daemon's umask (077).
+   close-on-exec, and the C spawner closes the rest too), a fresh session
+   (its own process group, so a timeout can kill the step and all its
+   children), default dispositions for the signals the daemon catches or
+   ignores, an empty signal mask, and the daemon's umask (077).
 3. A vfork-class spawn, never fork: forking the daemon would cost time that
    grows with the daemon's size.
 4. The step's limits and control groups are in force before its program
@@ -15,10 +15,17 @@ Rules:
 Two spawners keep these rules. The daemon's own (sysside/_spawn.c, built
 at install when a C compiler is there) sets the limits and joins the
 groups in the vfork child itself. Without it, os.posix_spawn starts the
-step, the daemon moves itself into the job's groups around the spawn (a
-child is born in its parent's groups), and sets the limits with prlimit on
-the new pid: the program then runs unlimited for the moment between its
-exec and those calls, which the log says at start.
+step (subprocess.Popen when the step has a cwd, which posix_spawn cannot
+set here), the daemon moves itself into the job's groups around the spawn
+(a child is born in its parent's groups), and sets the limits with prlimit
+on the new pid: the program then runs unlimited for the moment between its
+exec and those calls. The daemon's start line says which spawner it has.
+
+One difference: a step the C spawner starts joins its group by moving,
+which pids.max does not check, so a step is started even into a group
+already full (of what an earlier step left, not yet killed); every fork
+the step itself makes is checked. The posix_spawn path forks in the group
+and is refused.
 """
 
 import os
@@ -59,11 +66,14 @@ _native = _load_native()
 # Python ignores these; an ignored signal stays ignored across exec, and a
 # program that expects SIGPIPE to end it (`yes | head`) would then spin.
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-_CATCHABLE = tuple(sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}))
-# Signals that need a default disposition in the vfork child, which shares
-# the daemon's memory: a handler of the daemon's must never run there.
-# Worked out once (about 25 µs) and again after note_signal_handlers().
+# The signals to set back to their default in the vfork child: every one
+# this process catches or ignores, as the kernel has them (a handler set
+# outside Python, faulthandler's say, counts too), plus _RESET_SIGNALS. A
+# handler of the daemon's must never run in the child, which shares its
+# memory, and a step must not start with a signal ignored. Read once, and
+# again after note_signal_handlers().
 _default_signals: list[int] | None = None
+_LARGEST_LIMIT = 2**63 - 1
 
 
 def spawner_name() -> str:
@@ -80,11 +90,19 @@ def note_signal_handlers() -> None:
 def _signals_to_reset() -> list[int]:
     global _default_signals  # noqa: PLW0603
     if _default_signals is None:
-        kept = (signal.SIG_DFL, signal.SIG_IGN)
-        # getsignal() is None for a handler installed outside Python: reset it too.
-        caught = {number for number in _CATCHABLE if signal.getsignal(number) not in kept}
-        _default_signals = sorted(caught | set(_RESET_SIGNALS))
+        _default_signals = sorted(_not_default() | set(_RESET_SIGNALS))
     return _default_signals
+
+
+def _not_default() -> set[int]:
+    """The signals this process catches or ignores, from /proc/self/status (SigCgt, SigIgn)."""
+    mask = 0
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(("SigCgt:", "SigIgn:")):
+                mask |= int(line.split()[1], 16)
+    valid = signal.valid_signals()
+    return {number for number in range(1, mask.bit_length() + 1) if mask >> (number - 1) & 1 and number in valid}
 
 
 def rlimits(limits: Limits) -> list[tuple[int, int]]:
@@ -101,7 +119,8 @@ def rlimits(limits: Limits) -> list[tuple[int, int]]:
     if limits.file_size is not None:
         pairs.append((resource.RLIMIT_FSIZE, limits.file_size))
     # No RLIMIT_CORE here: the daemon sets its own to 0, and steps inherit it.
-    return pairs
+    # A limit past what the kernel can count is no limit (RLIM_INFINITY).
+    return [(which, resource.RLIM_INFINITY if value > _LARGEST_LIMIT else value) for which, value in pairs]
 
 
 def spawn_step(
@@ -168,7 +187,7 @@ def _posix_spawn(
                 (os.POSIX_SPAWN_DUP2, stderr_fd, 2),
             ],
             setsid=True,
-            setsigdef=_RESET_SIGNALS,
+            setsigdef=_signals_to_reset(),
             setsigmask=(),
         )
     # posix_spawn has no chdir action in Python's binding; Popen without

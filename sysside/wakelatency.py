@@ -25,7 +25,14 @@ Rules:
 2. Writing PM_QOS_DEFAULT lets the request go without closing the file
    (which the daemon, no longer root, could not open again).
 3. Nothing here fails a job: a request the kernel refuses is logged once
-   and the daemon goes on without it.
+   and the daemon goes on without it; one it cannot let go is withdrawn
+   by closing the file.
+4. The first job after a quiet spell pays its first wake-ups before the
+   request is in force; the benchmark, which holds the request for every
+   row, measures jobs in a stream.
+5. A step runs under the daemon's user and may signal it: a daemon
+   stopped with SIGSTOP keeps the request until it is continued or dies
+   (docs/jail.md).
 """
 
 import errno
@@ -86,8 +93,14 @@ class WakeLatency:
 
     def release(self) -> None:
         if self.held:
-            self._write(struct.pack("=i", NO_CONSTRAINT))
             self.held = False
+            if not self._write(struct.pack("=i", NO_CONSTRAINT)):
+                # Closing the file withdraws the request (it is not asked
+                # for again). /dev/null takes its place under the same fd
+                # number, which its owner still closes at the end.
+                null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+                os.dup2(null, self.fd, inheritable=False)
+                os.close(null)
 
     def _write(self, value: bytes) -> bool:
         try:
@@ -117,7 +130,11 @@ def requested(microseconds: int | None) -> Iterator[str]:
         yield f"not requested ({DEVICE}: {exc.strerror}): idle CPUs as the machine has them"
         return
     try:
-        os.write(fd, struct.pack("=i", microseconds))
+        try:
+            os.write(fd, struct.pack("=i", microseconds))
+        except OSError as exc:
+            yield f"not requested ({DEVICE} refused it: {exc.strerror}): idle CPUs as the machine has them"
+            return
         yield f"{microseconds} µs asked of the kernel ({DEVICE}) for every row, as the daemon asks while jobs start"
     finally:
         # Closing the file withdraws the request.

@@ -156,6 +156,15 @@ def test_the_daemon_under_its_own_user_asks_for_quick_wake_ups(jailed_up: Runnin
     assert DEVICE in held, held
 
 
+def test_the_daemon_is_out_of_its_steps_reach(jailed_up: RunningUp) -> None:
+    # Its steps run as holesys too. Undumpable, the daemon's /proc entries
+    # belong to root, so a step can neither trace it nor take its fds
+    # (pidfd_getfd, /proc/PID/fd): that fd directory would be holesys's.
+    pid = int((jailed_up.state / "run" / "daemon.pid").read_text(encoding="ascii"))
+    assert int(proc_status(pid)["Uid"].split()[0]) == uid_of("holesys")
+    assert os.stat(f"/proc/{pid}/fd").st_uid == 0
+
+
 def test_daemon_runs_as_holesys_with_no_new_privs(jailed_up: RunningUp) -> None:
     pid = int((jailed_up.state / "run" / "daemon.pid").read_text(encoding="ascii"))
     status = proc_status(pid)

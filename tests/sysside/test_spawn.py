@@ -6,6 +6,7 @@ observe about itself is read from inside it (/proc/self), right after its
 exec, so a limit set too late would show.
 """
 
+import fcntl
 import os
 import resource
 import shutil
@@ -160,17 +161,28 @@ def test_a_steps_limits_are_in_force_at_its_first_instruction(step: Step) -> Non
         assert {name: rows[name] for name in EXPECTED_LIMITS} == EXPECTED_LIMITS
 
 
-def test_a_step_starts_with_no_blocked_or_ignored_signals(spawner: str, step: Step) -> None:
-    # Python ignores SIGPIPE; the test process also blocks SIGUSR2 and
-    # catches SIGUSR1 while the step starts.
+@pytest.mark.parametrize("in_a_folder", [False, True])
+def test_a_step_starts_with_no_blocked_or_ignored_signals(
+    spawner: str, step: Step, tmp_path: Path, in_a_folder: bool
+) -> None:
+    # Python ignores SIGPIPE; the test process also catches SIGUSR1, ignores
+    # SIGALRM and blocks SIGUSR2 while the step starts. (Started in a
+    # folder without the C spawner, a step goes through Popen, which resets
+    # only SIGPIPE and SIGXFSZ: the daemon sheds any other ignored signal
+    # and its mask at start, see test_the_daemon_sheds_what_it_inherited.)
     previous = signal.signal(signal.SIGUSR1, lambda *_: None)
+    previous_alarm = signal.signal(signal.SIGALRM, signal.SIG_IGN)
     spawn.note_signal_handlers()
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    fallback_in_folder = in_a_folder and spawner == "posix_spawn"
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, set() if fallback_in_folder else {signal.SIGUSR2})
     try:
-        code, output, _ = step.run(CAT, [CAT, "/proc/self/status"])
+        if fallback_in_folder:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        code, output, _ = step.run(CAT, [CAT, "/proc/self/status"], cwd=str(tmp_path) if in_a_folder else None)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         signal.signal(signal.SIGUSR1, previous)
+        signal.signal(signal.SIGALRM, previous_alarm)
         spawn.note_signal_handlers()
     assert code == 0
     assert _status_field(output, "SigBlk") == 0
@@ -178,6 +190,49 @@ def test_a_step_starts_with_no_blocked_or_ignored_signals(spawner: str, step: St
     # internal real-time signals ignored in the child.
     assert _status_field(output, "SigIgn") & STANDARD_SIGNALS == 0
     assert _status_field(output, "SigCgt") == 0
+
+
+def test_a_step_gets_no_fd_but_its_three(step: Step) -> None:
+    # The C spawner closes every fd past 2 in the child, close-on-exec or
+    # not; the daemon also makes its inherited fds close-on-exec at start
+    # (for the posix_spawn path).
+    if spawn._native is None:
+        cannot_run("the daemon's C spawner (built by `pip install -e .` with a C compiler and Python's headers)")
+    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    leaky = fcntl.fcntl(devnull, fcntl.F_DUPFD, 200)  # inheritable, far from the low fds
+    os.close(devnull)
+    lister = "import os; print(' '.join(os.listdir('/proc/self/fd')))"
+    try:
+        code, output, _ = step.run(sys.executable, [sys.executable, "-c", lister])
+    finally:
+        os.close(leaky)
+    assert code == 0
+    listed = {int(fd) for fd in output.split()}
+    # The listing opens one fd of its own, for the directory.
+    assert len(listed - {0, 1, 2}) == 1 and max(listed) < 10, listed
+
+
+def test_huge_limits_are_no_limits_and_bad_ones_are_refused() -> None:
+    from sysside.jobmap import Limits  # noqa: PLC0415
+
+    pairs = dict(spawn.rlimits(Limits(cpu=1e30, memory=2**70, open_files=None, processes=None, file_size=2**63)))
+    assert pairs == {
+        resource.RLIMIT_CPU: resource.RLIM_INFINITY,
+        resource.RLIMIT_AS: resource.RLIM_INFINITY,
+        resource.RLIMIT_FSIZE: resource.RLIM_INFINITY,
+    }
+    if spawn._native is None:
+        return
+    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        for limits, error in (
+            ([(resource.RLIMIT_CPU, -2)], ValueError),
+            ([(resource.RLIMIT_CPU, 2**64)], OverflowError),
+        ):
+            with pytest.raises(error):
+                spawn._native.spawn(b"/bin/true", [b"true"], [], (devnull,) * 3, limits, None, [], [])
+    finally:
+        os.close(devnull)
 
 
 def test_a_step_starts_in_its_directory(spawner: str, step: Step, tmp_path: Path) -> None:
