@@ -177,18 +177,20 @@ class Daemon:
         wake = self._wake
         if wake is not None and wake.job_started(now):
             self.loop.call_later(wake.hold, self._check_wake_latency)
-        elif wake is not None and wake.failed is not None and not self._wake_failure_logged:
-            self._wake_failure_logged = True
-            self.log.event("wake_latency.refused", reason=wake.failed)
+        self._log_wake_failure()
 
     def _check_wake_latency(self) -> None:
         if self._wake is not None:
             left = self._wake.seconds_left(time.monotonic())
             if left > 0:
                 self.loop.call_later(left, self._check_wake_latency)
-            elif self._wake.failed is not None and not self._wake_failure_logged:
-                self._wake_failure_logged = True
-                self.log.event("wake_latency.refused", reason=self._wake.failed)
+        self._log_wake_failure()
+
+    def _log_wake_failure(self) -> None:
+        """Say once that the kernel refused the request (the daemon goes on without it)."""
+        if self._wake is not None and self._wake.failed is not None and not self._wake_failure_logged:
+            self._wake_failure_logged = True
+            self.log.event("wake_latency.refused", reason=self._wake.failed)
 
     def _schedule(self) -> str:
         """Ask for real-time priority if wanted (see sysside/priority.py); say what the daemon runs at."""

@@ -51,7 +51,10 @@ def parse_setting(text: str) -> int | None:
     """`off` -> None; a number of µs (0 and up) -> that number; ValueError otherwise."""
     if text.strip().lower() == "off":
         return None
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
     if not 0 <= value < NO_CONSTRAINT:
         raise ValueError(f"wake latency must be off or 0 to {NO_CONSTRAINT - 1} µs, not {text!r}")
     return value

@@ -12,7 +12,6 @@ Rules:
 import contextlib
 import dataclasses
 import http.client
-import json
 import os
 import signal
 import socket
@@ -140,7 +139,10 @@ def product(
         cleanup.callback(service.stop)
         sides = {side.name: side for side in service.sides}
         daemon, web = sides["daemon"], sides["web"]
-        limit = _max_jobs(daemon.log_file, daemon.log_offset)
+        ready = daemon.event("daemon.ready") or {}
+        limit = ready.get("max_jobs")
+        if not isinstance(limit, int):
+            raise BenchSetupError(f"the daemon's log {daemon.log_file} does not give its job limit")
         yield Product(port, daemon.process.pid, web.process.pid, limit, jailed)
 
 
@@ -160,16 +162,6 @@ def _unjail(setup: jailed_mode.JailedSetup) -> None:
     problems = jailed_mode.release(setup)
     if problems:
         raise BenchSetupError("; ".join(problems))
-
-
-def _max_jobs(daemon_log: Path, offset: int) -> int:
-    """The daemon's job limit, as it announced it when ready (in its log from `offset` on)."""
-    for line in daemon_log.read_bytes()[offset:].decode("utf-8", "replace").splitlines():
-        if '"daemon.ready"' in line:
-            limit = json.loads(line).get("max_jobs")
-            if isinstance(limit, int):
-                return limit
-    raise BenchSetupError(f"the daemon's log {daemon_log} does not give its job limit")
 
 
 @contextlib.contextmanager

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import click
 
+from sysside.wakelatency import parse_setting
+
 
 class HoleError(click.ClickException):
     """An expected failure of an admin command, said in one line."""
@@ -23,3 +25,12 @@ class HoleContext:
 
 
 pass_hole = click.make_pass_decorator(HoleContext, ensure=True)
+
+
+def checked_wake_latency(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """--wake-latency's callback: the text as given (`off` or µs), refused here if it is neither."""
+    try:
+        parse_setting(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value

@@ -14,7 +14,7 @@ from sysside.bench import holecost, machine, report, servers, suite
 from sysside.bench.stats import table
 from sysside.bench.targets import TargetError
 from sysside.bench.wrk import WrkError
-from sysside.commands import HoleError
+from sysside.commands import HoleError, checked_wake_latency
 from sysside.spawn import spawner_name
 from sysside.wakelatency import parse_setting
 
@@ -39,6 +39,7 @@ from sysside.wakelatency import parse_setting
     "--wake-latency",
     default="0",
     show_default=True,
+    callback=checked_wake_latency,
     help="CPU wake-up latency in µs held for every row and given to the daemons, or `off`: the machine as it is.",
 )
 @click.pass_context
@@ -63,7 +64,7 @@ def bench_group(
         return
     jailed = os.geteuid() == 0 and not unjailed
     plan = suite.Plan.quick(duration or 2) if quick else suite.Plan(seconds=duration or 10)
-    latency = _latency(wake_latency)
+    latency = parse_setting(wake_latency)
     plan = dataclasses.replace(plan, jailed=jailed, wake_latency=wake_latency)
     jail_note = report.jail_note(jailed, as_root=os.geteuid() == 0)
     click.echo(jail_note, err=True)
@@ -112,6 +113,7 @@ def bench_group(
     "--wake-latency",
     default="0",
     show_default=True,
+    callback=checked_wake_latency,
     help="CPU wake-up latency in µs held for every row and given to the daemons, or `off`: the machine as it is.",
 )
 def hole_command(samples: int, rss_jobs: int, as_json: bool, wake_latency: str) -> None:
@@ -122,7 +124,7 @@ def hole_command(samples: int, rss_jobs: int, as_json: bool, wake_latency: str) 
     the hole's overhead is its time minus the posix_spawn time.
     """
     click.echo(f"timing {samples} jobs each way, then {rss_jobs} jobs for the daemon's memory...", err=True)
-    with wakelatency.requested(_latency(wake_latency)) as latency_note:
+    with wakelatency.requested(parse_setting(wake_latency)) as latency_note:
         click.echo(f"CPU wake latency: {latency_note}", err=True)
         cost = holecost.measure(samples=samples, rss_jobs=rss_jobs, wake_latency=wake_latency)
     figures = cost.figures()
@@ -168,10 +170,3 @@ def hole_command(samples: int, rss_jobs: int, as_json: bool, wake_latency: str) 
 
 def _row(name: str, p50: float, p99: float, base50: float, base99: float) -> list[str]:
     return [name, f"{p50:.3f}", f"{p99:.3f}", f"{p50 / base50:.2f}", f"{p99 / base99:.2f}"]
-
-
-def _latency(text: str) -> int | None:
-    try:
-        return parse_setting(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--wake-latency") from None

@@ -7,7 +7,7 @@ import click
 
 from sysside import DaemonError
 from sysside.audit import Log
-from sysside.commands import HoleError
+from sysside.commands import HoleError, checked_wake_latency
 from sysside.daemon import Daemon, prepare_spool
 from sysside.jobmap import JobMapError, load_jobmap
 from sysside.settings import Settings
@@ -72,6 +72,7 @@ _DEFAULTS = Settings(spool=Path(), jobs_file=Path())
     "--wake-latency",
     default="0",
     show_default=True,
+    callback=checked_wake_latency,
     help="CPU wake-up latency in µs to ask of the kernel while jobs start, or `off` (see sysside/wakelatency.py).",
 )
 @click.option(
@@ -106,10 +107,6 @@ def daemon_command(
     one stops them at once.
     """
     try:
-        latency = parse_setting(wake_latency)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--wake-latency") from None
-    try:
         jobmap = load_jobmap(jobs_file)
     except JobMapError as exc:
         raise HoleError(str(exc)) from None
@@ -130,7 +127,7 @@ def daemon_command(
         audit_file=audit_log,
         cgroup=cgroup,
         realtime=realtime,
-        wake_latency=latency,
+        wake_latency=parse_setting(wake_latency),
         wake_latency_fd=wake_latency_fd,
     )
     audit_stream = None

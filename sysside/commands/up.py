@@ -8,13 +8,12 @@ from pathlib import Path
 import click
 
 from sysside import DaemonError, jailed
-from sysside.commands import HoleError
+from sysside.commands import HoleError, checked_wake_latency
 from sysside.control import clear_service_info, write_service_info
 from sysside.daemon import prepare_spool
 from sysside.demo import init_demo
 from sysside.service import Interrupted, Service, ServiceConfig, bind_listener
 from sysside.state import StateDir, default_state_dir
-from sysside.wakelatency import parse_setting
 
 BANNER = """\
   NOT JAILED: the web side runs as {user} with this user's full access to
@@ -57,6 +56,7 @@ PROJECT_STUBS = Path(__file__).resolve().parent.parent.parent / "stubs"
     "--wake-latency",
     default="0",
     show_default=True,
+    callback=checked_wake_latency,
     help="CPU wake-up latency in µs the daemon asks of the kernel while jobs start, or `off` (root only).",
 )
 def up_command(
@@ -77,10 +77,6 @@ def up_command(
     runs in the jail, which holds approved stubs only: --dev, which also
     serves stubs not yet approved, needs --unjailed there.
     """
-    try:
-        parse_setting(wake_latency)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--wake-latency") from None
     state_dir = StateDir((state or default_state_dir()).absolute())
     try:
         # The port first: it is the likeliest failure, and it must be
