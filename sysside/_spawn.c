@@ -7,7 +7,11 @@
  * the program ran unlimited. Here the child does only what the step needs,
  * in this order, before exec:
  *
- *   1. setsid: its own session and process group (the timeout kills it);
+ *   1. its own process group (the timeout kills the group): setpgid, or
+ *      setsid when the daemon has a controlling terminal, so that no step
+ *      can open it. A session costs more than a group: each new session
+ *      makes a scheduler group of its own (autogroup), set up per CPU and
+ *      freed after an RCU grace period;
  *   2. joins the job's control groups (writes "0" to each cgroup.procs
  *      given, which moves the writer), so the daemon never moves itself;
  *   3. dup2 of its three fds onto 0, 1 and 2, and every other fd closed;
@@ -37,10 +41,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum stage { STAGE_NONE, STAGE_SETSID, STAGE_CGROUP, STAGE_DUP2, STAGE_CHDIR, STAGE_RLIMIT, STAGE_SIGNALS, STAGE_EXEC };
+enum stage { STAGE_NONE, STAGE_GROUP, STAGE_CGROUP, STAGE_DUP2, STAGE_CHDIR, STAGE_RLIMIT, STAGE_SIGNALS, STAGE_EXEC };
 
 static const char *const stage_names[] = {
-    "", "setsid", "joining its control group", "setting up its fds", "chdir", "setting its limits",
+    "", "starting its process group", "joining its control group", "setting up its fds", "chdir", "setting its limits",
     "resetting its signals", "exec",
 };
 
@@ -49,6 +53,7 @@ struct plan {
     char *const *argv;
     char *const *envp;
     int fds[3];
+    int new_session;
     const char *cwd;
     Py_ssize_t n_limits;
     const int *limit_resources;
@@ -70,8 +75,8 @@ _Noreturn static void fail(struct plan *plan, int stage) {
 
 /* Runs in the vfork child: system calls only, no allocation, no Python. */
 _Noreturn static void run_child(struct plan *plan) {
-    if (setsid() < 0)
-        fail(plan, STAGE_SETSID);
+    if ((plan->new_session ? setsid() : setpgid(0, 0)) < 0)
+        fail(plan, STAGE_GROUP);
     for (Py_ssize_t i = 0; i < plan->n_cgroups; i++) {
         if (write(plan->cgroup_fds[i], "0", 1) != 1)
             fail(plan, STAGE_CGROUP);
@@ -167,8 +172,9 @@ static int ints(PyObject *seq, int **out) {
 }
 
 PyDoc_STRVAR(spawn_doc,
-             "spawn(path, argv, envp, fds, limits, cwd, default_signals, cgroup_fds) -> pid\n\n"
-             "Start `path` in a new session with fds[0..2] as its stdin, stdout and stderr.\n"
+             "spawn(path, argv, envp, fds, limits, cwd, default_signals, cgroup_fds, new_session) -> pid\n\n"
+             "Start `path` in a process group of its own (a session of its own if new_session)\n"
+             "with fds[0..2] as its stdin, stdout and stderr.\n"
              "path, argv items, envp items ('NAME=value') and cwd are bytes; limits is a\n"
              "sequence of (resource, value) pairs; default_signals the signals to reset;\n"
              "cgroup_fds open cgroup.procs files the child joins. Raises OSError if the\n"
@@ -180,8 +186,8 @@ static PyObject *spawn(PyObject *module, PyObject *args) {
     PyObject *argv_obj, *envp_obj, *limits_obj, *cwd_obj, *signals_obj, *cgroups_obj;
     struct plan plan;
     memset(&plan, 0, sizeof plan);
-    if (!PyArg_ParseTuple(args, "yOO(iii)OOOO:spawn", &path, &argv_obj, &envp_obj, &plan.fds[0], &plan.fds[1],
-                          &plan.fds[2], &limits_obj, &cwd_obj, &signals_obj, &cgroups_obj))
+    if (!PyArg_ParseTuple(args, "yOO(iii)OOOOp:spawn", &path, &argv_obj, &envp_obj, &plan.fds[0], &plan.fds[1],
+                          &plan.fds[2], &limits_obj, &cwd_obj, &signals_obj, &cgroups_obj, &plan.new_session))
         return NULL;
     for (int i = 0; i < 3; i++) {
         if (plan.fds[i] < 3) {

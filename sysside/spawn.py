@@ -3,10 +3,17 @@
 Rules:
 1. Never a shell, never a PATH search: the program is a path from the map.
 2. The step gets only fds 0, 1 and 2 (every other fd of the daemon is
-   close-on-exec, and the C spawner closes the rest too), a fresh session
-   (its own process group, so a timeout can kill the step and all its
-   children), default dispositions for the signals the daemon catches or
-   ignores, an empty signal mask, and the daemon's umask (077).
+   close-on-exec, and the C spawner closes the rest too), a process group
+   of its own (so a timeout can kill the step and all its children),
+   default dispositions for the signals the daemon catches or ignores, an
+   empty signal mask, and the daemon's umask (077).
+5. A step never has a controlling terminal to open. A daemon started as a
+   service has none, and its steps stay in its session with a group of
+   their own; a daemon run in a terminal gives each step a session of its
+   own instead (which has none). Only a new session costs more: the
+   kernel makes a scheduler group for each (autogroup), set up per CPU,
+   freed after an RCU grace period, and scheduled as a peer of the web
+   side's whole session.
 3. A vfork-class spawn, never fork: forking the daemon would cost time that
    grows with the daemon's size.
 4. The step's limits and control groups are in force before its program
@@ -49,6 +56,7 @@ class _NativeSpawner(Protocol):
         cwd: bytes | None,
         default_signals: Sequence[int],
         cgroup_fds: Sequence[int],
+        new_session: bool,
     ) -> int: ...
 
 
@@ -73,6 +81,8 @@ _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
 # memory, and a step must not start with a signal ignored. Read once, and
 # again after note_signal_handlers().
 _default_signals: list[int] | None = None
+# Whether this process has a controlling terminal (rule 5); read once.
+_in_terminal: bool | None = None
 _LARGEST_LIMIT = 2**63 - 1
 
 
@@ -92,6 +102,21 @@ def _signals_to_reset() -> list[int]:
     if _default_signals is None:
         _default_signals = sorted(_not_default() | set(_RESET_SIGNALS))
     return _default_signals
+
+
+def steps_get_sessions() -> bool:
+    """True when each step is given a session of its own: this process has a controlling terminal (rule 5)."""
+    global _in_terminal  # noqa: PLW0603 (a cache of process-wide state)
+    if _in_terminal is None:
+        try:
+            # ENXIO without one; O_NOCTTY, so that opening it never takes one.
+            fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            _in_terminal = False
+        else:
+            os.close(fd)
+            _in_terminal = True
+    return _in_terminal
 
 
 def _not_default() -> set[int]:
@@ -146,6 +171,7 @@ def spawn_step(
             None if cwd is None else os.fsencode(cwd),
             _signals_to_reset(),
             groups[0].procs_fds() if groups is not None else (),
+            steps_get_sessions(),
         )
     if groups is None:
         pid = _posix_spawn(program, argv, env, fds, cwd)
@@ -177,18 +203,19 @@ def _posix_spawn(
 ) -> int:
     stdin_fd, stdout_fd, stderr_fd = fds
     if cwd is None:
+        file_actions = [
+            (os.POSIX_SPAWN_DUP2, stdin_fd, 0),
+            (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
+            (os.POSIX_SPAWN_DUP2, stderr_fd, 2),
+        ]
+        signals = _signals_to_reset()
+        # setpgroup takes a pgid or nothing (not None), and not with setsid.
+        if steps_get_sessions():
+            return os.posix_spawn(
+                program, list(argv), dict(env), file_actions=file_actions, setsid=True, setsigdef=signals, setsigmask=()
+            )
         return os.posix_spawn(
-            program,
-            list(argv),
-            dict(env),
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, stdin_fd, 0),
-                (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
-                (os.POSIX_SPAWN_DUP2, stderr_fd, 2),
-            ],
-            setsid=True,
-            setsigdef=_signals_to_reset(),
-            setsigmask=(),
+            program, list(argv), dict(env), file_actions=file_actions, setpgroup=0, setsigdef=signals, setsigmask=()
         )
     # posix_spawn has no chdir action in Python's binding; Popen without
     # preexec_fn still takes the vfork path. Imported here: the module is
@@ -204,7 +231,8 @@ def _posix_spawn(
         env=dict(env),
         cwd=cwd,
         close_fds=True,
-        start_new_session=True,
+        start_new_session=steps_get_sessions(),
+        process_group=None if steps_get_sessions() else 0,
         restore_signals=True,
     )
     # The daemon reaps its steps itself; Popen must not try to later.

@@ -69,7 +69,8 @@ def run_direct_spawn() -> bytes:
             argv,
             {},
             file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1)],
-            setsid=True,
+            # A process group of its own, as the daemon gives each step.
+            setpgroup=0,
         )
     )
 

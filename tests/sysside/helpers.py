@@ -254,7 +254,7 @@ SCRIPTS = {
             pids.write(f"{os.getpid()}\\n")
         time.sleep(30)
         """,
-    # Reports what the daemon gave it: environment, fds, limits, session.
+    # Reports what the daemon gave it: environment, fds, limits, process group, terminal.
     "inspect": """\
         import json, os, resource, sys
         open_fds = []
@@ -269,6 +269,11 @@ SCRIPTS = {
             name: resource.getrlimit(getattr(resource, name))[0]
             for name in ("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_CORE")
         }
+        try:
+            os.close(os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY))
+            terminal = True
+        except OSError:
+            terminal = False
         report = {
             "argv": sys.argv[1:],
             "stdin": sys.stdin.read(),
@@ -278,6 +283,7 @@ SCRIPTS = {
             "limits": limits,
             "own_session": os.getsid(0) == os.getpid(),
             "own_group": os.getpgid(0) == os.getpid(),
+            "terminal": terminal,
         }
         print(json.dumps(report))
         """,

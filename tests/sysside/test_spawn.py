@@ -8,6 +8,7 @@ exec, so a limit set too late would show.
 
 import fcntl
 import os
+import pty
 import resource
 import shutil
 import signal
@@ -107,14 +108,77 @@ def test_the_native_spawner_is_built_where_the_tests_run() -> None:
     assert spawn.spawner_name().startswith("vfork")
 
 
-def test_a_step_gets_its_fds_its_environment_and_a_session_of_its_own(spawner: str, step: Step) -> None:
+def test_a_step_gets_its_fds_its_environment_and_a_process_group_of_its_own(spawner: str, step: Step) -> None:
     code, output, errors = step.run(ENV, [ENV], {"ONLY": "this", "LANG": "C"})
     assert (code, errors) == (0, b"")
     assert sorted(output.decode().splitlines()) == ["LANG=C", "ONLY=this"]
-    code, output, _ = step.run(
-        sys.executable, [sys.executable, "-c", "import os; print(os.getsid(0) == os.getpid() == os.getpgrp())"]
+    code, output, _ = step.run(sys.executable, [sys.executable, "-c", WHERE_AM_I], {"SPAWNER_SID": str(os.getsid(0))})
+    leader, own_session, same_session, terminal = output.decode().split()
+    assert (code, leader, terminal) == (0, "True", "False")
+    # A session of its own only when the test runs in a terminal (rule 5).
+    assert own_session == str(spawn.steps_get_sessions())
+    assert same_session == str(not spawn.steps_get_sessions())
+
+
+# What a step says of its process group, its session (its own, or the
+# spawner's: SPAWNER_SID), and whether it can open a controlling terminal.
+WHERE_AM_I = """\
+import os
+try:
+    os.close(os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY))
+    terminal = True
+except OSError:
+    terminal = False
+print(os.getpgrp() == os.getpid(), os.getsid(0) == os.getpid(),
+      str(os.getsid(0)) == os.environ.get("SPAWNER_SID"), terminal)
+"""
+
+# Run by the tests below as the spawner: spawns WHERE_AM_I with the spawner
+# named by argv[1] and passes its line on.
+SPAWNER = """\
+import os, sys
+from sysside import spawn
+if sys.argv[1] == "posix_spawn":
+    spawn._native = None
+read, write = os.pipe2(os.O_CLOEXEC)
+devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+env = {"SPAWNER_SID": str(os.getsid(0))}
+pid = spawn.spawn_step(sys.executable, [sys.executable, "-c", sys.argv[2]], env, (devnull, write, write), [])
+os.close(write)
+line = os.read(read, 4096)
+os.waitpid(pid, 0)
+print("STEP", line.decode().strip(), flush=True)
+"""
+
+
+def test_a_spawner_without_a_terminal_keeps_its_steps_in_its_session(spawner: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SPAWNER, spawner, WHERE_AM_I],
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
     )
-    assert (code, output) == (0, b"True\n")
+    assert done.stdout.split() == ["STEP", "True", "False", "True", "False"], done.stderr
+
+
+def test_a_spawner_in_a_terminal_gives_each_step_a_session_without_it(spawner: str) -> None:
+    pid, terminal = pty.fork()
+    if pid == 0:
+        # The child leads a new session whose controlling terminal is the pty.
+        os.execv(sys.executable, [sys.executable, "-c", SPAWNER, spawner, WHERE_AM_I])
+    said = b""
+    try:
+        while chunk := os.read(terminal, 4096):
+            said += chunk
+    except OSError:
+        pass  # EIO: the child closed its end
+    finally:
+        os.close(terminal)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, said
+    line = next(line for line in said.decode().splitlines() if line.startswith("STEP"))
+    assert line.split() == ["STEP", "True", "True", "False", "False"]
 
 
 def _limits_rows(text: str) -> dict[str, list[str]]:
@@ -230,7 +294,7 @@ def test_huge_limits_are_no_limits_and_bad_ones_are_refused() -> None:
             ([(resource.RLIMIT_CPU, 2**64)], OverflowError),
         ):
             with pytest.raises(error):
-                spawn._native.spawn(b"/bin/true", [b"true"], [], (devnull,) * 3, limits, None, [], [])
+                spawn._native.spawn(b"/bin/true", [b"true"], [], (devnull,) * 3, limits, None, [], [], False)
     finally:
         os.close(devnull)
 
