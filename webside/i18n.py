@@ -6,18 +6,33 @@ Rules:
    best match of the browser's Accept-Language; otherwise the default.
 2. Python code translates with `_` (now) and `_l` (lazily, for text defined
    at import time); templates use `_` too. Both take %(name)s parameters.
+3. The choice costs no file lookups: flask_babel parses whatever the
+   selector returns with babel's Locale.parse on every request, which looks
+   for the locale's data file on disk each time it is given a name; given a
+   Locale it hands it back as it is. So the selector always returns one of
+   the Locale objects made at import, the default included, and the codes
+   Accept-Language headers come to are remembered (a bounded number: the
+   header is the client's to vary).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, cast
 
 import flask_babel
-from flask import Flask, request, session, url_for
+from babel import Locale
+from flask import Flask, current_app, request, session, url_for
 
 from webside.settings import LOCALES
 
 SESSION_KEY = "lang"
+LOCALE_OBJECTS = {code: Locale.parse(code) for code in LOCALES}
+REMEMBERED_HEADERS = 256
+
+_lock = threading.Lock()
+# Accept-Language header -> the code it comes to (None: no language of ours).
+_header_codes: dict[str, str | None] = {}
 
 
 def _(text: str, **params: Any) -> str:
@@ -49,20 +64,38 @@ def _remember_lang() -> None:
         session[SESSION_KEY] = wanted
 
 
-def _select_locale() -> str | None:
+def _select_locale() -> str:
     wanted = request.args.get("lang")
-    if wanted in LOCALES:
-        return wanted
-    chosen = session.get(SESSION_KEY)
-    if chosen in LOCALES:
-        return str(chosen)
-    # By quality, and by primary tag: "fr-CA;q=0.8" beats "en;q=0.5", which
-    # werkzeug's best_match would not allow (it prefers any exact match).
+    if wanted not in LOCALES:
+        wanted = session.get(SESSION_KEY)
+    if wanted not in LOCALES:
+        wanted = _header_code(request.headers.get("Accept-Language", "")) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    # A Locale, which Locale.parse returns as it is (rule 3); flask_babel
+    # types its selector's answer as a str, the name it would parse.
+    return cast(str, LOCALE_OBJECTS[wanted])
+
+
+def _header_code(header: str) -> str | None:
+    """The first of our languages the header asks for, by quality and by primary tag.
+
+    "fr-CA;q=0.8" beats "en;q=0.5", which werkzeug's best_match would not
+    allow (it prefers any exact match).
+    """
+    if not header:
+        return None
+    with _lock:
+        if header in _header_codes:
+            return _header_codes[header]
+    code = None
     for value, _quality in request.accept_languages:
         primary = value.replace("_", "-").split("-")[0].lower()
         if primary in LOCALES:
-            return primary
-    return None
+            code = primary
+            break
+    with _lock:
+        if len(_header_codes) < REMEMBERED_HEADERS:
+            _header_codes[header] = code
+    return code
 
 
 def init_app(app: Flask) -> None:

@@ -26,9 +26,16 @@ HEADERS = {
 }
 
 
+_LOWERED = [(name.lower(), name, value) for name, value in HEADERS.items()]
+
+
 def _add_headers(response: Response) -> Response:
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+    # One pass over the headers: werkzeug's setdefault looks each name up
+    # by raising and catching a KeyError when it is missing, as here.
+    present = {name.lower() for name, _ in response.headers.items()}
+    for lowered, name, value in _LOWERED:
+        if lowered not in present:
+            response.headers.add(name, value)
     if request.method == "POST":
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -5,10 +5,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from babel import localedata
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from tests.webside.support import PROJECT_DIR, main_text
+from tests.webside.conftest import AppFactory
+from tests.webside.support import PROJECT_DIR, TestApp, main_text
+from webside import i18n
 
 TRANSLATIONS = PROJECT_DIR / "webside" / "translations"
 PO_FILE = TRANSLATIONS / "fr" / "LC_MESSAGES" / "messages.po"
@@ -55,6 +59,34 @@ def test_unknown_lang_is_ignored(client: Any) -> None:
 def test_accept_language_picks_the_best_match(client: Any) -> None:
     page = client.get("/", headers={"Accept-Language": "de;q=1.0, fr-CA;q=0.8, en;q=0.5"})
     assert page.html.html["lang"] == "fr"
+
+
+def test_the_default_language_is_the_configured_one(make_app: AppFactory) -> None:
+    client = TestApp(make_app(BABEL_DEFAULT_LOCALE="fr"))
+    assert client.get("/").html.html["lang"] == "fr"
+    assert client.get("/", headers={"Accept-Language": "en-GB"}).html.html["lang"] == "en"
+
+
+def test_choosing_the_language_looks_up_no_locale_files(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    lookups: list[str] = []
+    real_exists = localedata.exists
+
+    def counted_exists(name: str) -> bool:
+        lookups.append(name)
+        return real_exists(name)
+
+    monkeypatch.setattr(localedata, "exists", counted_exists)
+    for headers in ({}, {"Accept-Language": "fr-CA, en;q=0.5"}, {"Accept-Language": "de"}):
+        for url in ("/", "/?lang=fr", "/r/b12"):
+            assert client.get(url, headers=headers).status_code == 200
+    assert lookups == []
+
+
+def test_remembered_accept_language_headers_are_bounded(client: Any) -> None:
+    for number in range(i18n.REMEMBERED_HEADERS + 40):
+        header = f"x-{number};q=0.9, fr;q=0.5" if number % 2 else f"x-{number};q=0.9, en;q=0.5"
+        assert client.get("/", headers={"Accept-Language": header}).html.html["lang"] == ("fr" if number % 2 else "en")
+    assert len(i18n._header_codes) <= i18n.REMEMBERED_HEADERS
 
 
 def test_form_errors_are_in_french(client: Any) -> None:
