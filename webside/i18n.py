@@ -11,8 +11,8 @@ Rules:
    for the locale's data file on disk each time it is given a name; given a
    Locale it hands it back as it is. So the selector always returns one of
    the Locale objects made at import, the default included, and the codes
-   Accept-Language headers come to are remembered (a bounded number: the
-   header is the client's to vary).
+   Accept-Language headers come to are remembered (a bounded number of
+   short headers: the header is the client's to vary).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from webside.settings import LOCALES
 SESSION_KEY = "lang"
 LOCALE_OBJECTS = {code: Locale.parse(code) for code in LOCALES}
 REMEMBERED_HEADERS = 256
+# Longer headers are worked out each time, never kept (a browser's are short).
+REMEMBERED_HEADER_LENGTH = 256
 
 _lock = threading.Lock()
 # Accept-Language header -> the code it comes to (None: no language of ours).
@@ -92,9 +94,10 @@ def _header_code(header: str) -> str | None:
         if primary in LOCALES:
             code = primary
             break
-    with _lock:
-        if len(_header_codes) < REMEMBERED_HEADERS:
-            _header_codes[header] = code
+    if len(header) <= REMEMBERED_HEADER_LENGTH:
+        with _lock:
+            if len(_header_codes) < REMEMBERED_HEADERS:
+                _header_codes[header] = code
     return code
 
 

@@ -10,10 +10,12 @@ import fcntl
 import os
 import pty
 import resource
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,12 +170,18 @@ def test_a_spawner_in_a_terminal_gives_each_step_a_session_without_it(spawner: s
         # The child leads a new session whose controlling terminal is the pty.
         os.execv(sys.executable, [sys.executable, "-c", SPAWNER, spawner, WHERE_AM_I])
     said = b""
+    deadline = time.monotonic() + 30
     try:
-        while chunk := os.read(terminal, 4096):
+        while select.select([terminal], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = os.read(terminal, 4096)
+            if not chunk:
+                break
             said += chunk
     except OSError:
         pass  # EIO: the child closed its end
     finally:
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
         os.close(terminal)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, said

@@ -87,6 +87,9 @@ def test_remembered_accept_language_headers_are_bounded(client: Any) -> None:
         header = f"x-{number};q=0.9, fr;q=0.5" if number % 2 else f"x-{number};q=0.9, en;q=0.5"
         assert client.get("/", headers={"Accept-Language": header}).html.html["lang"] == ("fr" if number % 2 else "en")
     assert len(i18n._header_codes) <= i18n.REMEMBERED_HEADERS
+    long_header = "x-" + "a" * i18n.REMEMBERED_HEADER_LENGTH + ", fr"
+    assert client.get("/", headers={"Accept-Language": long_header}).html.html["lang"] == "fr"
+    assert long_header not in i18n._header_codes
 
 
 def test_form_errors_are_in_french(client: Any) -> None:
