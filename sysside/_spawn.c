@@ -7,9 +7,9 @@
  * the program ran unlimited. Here the child does only what the step needs,
  * in this order, before exec:
  *
- *   1. its own process group (the timeout kills the group): setpgid, or
- *      setsid when the daemon has a controlling terminal, so that no step
- *      can open it. A session costs more than a group: each new session
+ *   1. its own process group (the timeout kills the group and the step):
+ *      setpgid, or setsid when the daemon has a controlling terminal, so
+ *      that no step can open it (see spawn.py, rule 3). A session costs more than a group: each new session
  *      makes a scheduler group of its own (autogroup), set up per CPU and
  *      freed after an RCU grace period;
  *   2. joins the job's control groups (writes "0" to each cgroup.procs

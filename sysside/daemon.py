@@ -230,7 +230,9 @@ class Daemon:
             raise DaemonError(f"cannot find {spool}/{DAEMON_FIFO}: {exc.strerror}") from None
         if not stat.S_ISFIFO(info.st_mode):
             raise DaemonError(f"{spool}/{DAEMON_FIFO} is not a FIFO")
-        fifo_flags = os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
+        # O_NOCTTY: the daemon leads the session its steps share; a tty put
+        # in the FIFO's place must never become their terminal.
+        fifo_flags = os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY
         self._fds["requests"] = os.open(DAEMON_FIFO, os.O_RDONLY | fifo_flags, dir_fd=spool_fd)
         # Our own writer: without one, the FIFO reads EOF whenever no web
         # worker has it open, and epoll would report that forever.

@@ -565,13 +565,14 @@ class JobRun:
                     self.cgroup.kill()
         if self._running is None or self._live_pid is None:
             return
-        try:
+        # The step itself too, whatever its group: it may have moved to
+        # another group of the daemon's session (its group then empty, or
+        # holding only its children), and a group may hold a process the
+        # daemon may not signal (a setuid program). Unreaped, its pid is
+        # still its own.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._running.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            # The group holds a process the daemon may not signal (a
-            # setuid program): kill at least the step itself.
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self._running.pid, signal.SIGKILL)
 
     # -- the result FIFO ----------------------------------------------------

@@ -4,19 +4,21 @@ Rules:
 1. Never a shell, never a PATH search: the program is a path from the map.
 2. The step gets only fds 0, 1 and 2 (every other fd of the daemon is
    close-on-exec, and the C spawner closes the rest too), a process group
-   of its own (so a timeout can kill the step and all its children),
-   default dispositions for the signals the daemon catches or ignores, an
-   empty signal mask, and the daemon's umask (077).
-5. A step never has a controlling terminal to open. A daemon started as a
+   of its own (the timeout kills it and the step itself: a step may move
+   to another group of the daemon's session, and its children may leave
+   too, which only the job's control group then catches), default
+   dispositions for the signals the daemon catches or ignores, an empty
+   signal mask, and the daemon's umask (077).
+3. A step never has a controlling terminal to open. A daemon started as a
    service has none, and its steps stay in its session with a group of
-   their own; a daemon run in a terminal gives each step a session of its
-   own instead (which has none). Only a new session costs more: the
-   kernel makes a scheduler group for each (autogroup), set up per CPU,
-   freed after an RCU grace period, and scheduled as a peer of the web
-   side's whole session.
-3. A vfork-class spawn, never fork: forking the daemon would cost time that
+   their own; a daemon run in a terminal (or one that cannot tell) gives
+   each step a session of its own instead, which has none. Only a new
+   session costs more: the kernel makes a scheduler group for each
+   (autogroup), set up per CPU, freed after an RCU grace period, and
+   scheduled as a peer of the web side's whole session.
+4. A vfork-class spawn, never fork: forking the daemon would cost time that
    grows with the daemon's size.
-4. The step's limits and control groups are in force before its program
+5. The step's limits and control groups are in force before its program
    runs its first instruction.
 
 Two spawners keep these rules. The daemon's own (sysside/_spawn.c, built
@@ -81,7 +83,7 @@ _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM,
 # memory, and a step must not start with a signal ignored. Read once, and
 # again after note_signal_handlers().
 _default_signals: list[int] | None = None
-# Whether this process has a controlling terminal (rule 5); read once.
+# Whether steps get sessions of their own (rule 3); read once.
 _in_terminal: bool | None = None
 _LARGEST_LIMIT = 2**63 - 1
 
@@ -105,18 +107,28 @@ def _signals_to_reset() -> list[int]:
 
 
 def steps_get_sessions() -> bool:
-    """True when each step is given a session of its own: this process has a controlling terminal (rule 5)."""
+    """True when each step is given a session of its own (rule 3): this
+    process has a controlling terminal, or that cannot be told."""
     global _in_terminal  # noqa: PLW0603 (a cache of process-wide state)
     if _in_terminal is None:
-        try:
-            # ENXIO without one; O_NOCTTY, so that opening it never takes one.
-            fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
-        except OSError:
-            _in_terminal = False
-        else:
-            os.close(fd)
-            _in_terminal = True
+        _in_terminal = _controlling_terminal() != 0
     return _in_terminal
+
+
+def _controlling_terminal() -> int | None:
+    """This process's controlling terminal (tty_nr of /proc/self/stat, 0 for
+    none); None when /proc cannot say, which counts as having one.
+
+    Read rather than probed by opening /dev/tty: nothing to block on (a
+    serial line without carrier), and no error to mistake for "none".
+    """
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        # After the name: state, ppid, pgrp, session, tty_nr.
+        return int(fields[4])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _not_default() -> set[int]:

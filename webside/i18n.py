@@ -7,9 +7,10 @@ Rules:
 2. Python code translates with `_` (now) and `_l` (lazily, for text defined
    at import time); templates use `_` too. Both take %(name)s parameters.
 3. The choice costs no file lookups: flask_babel parses whatever the
-   selector returns with babel's Locale.parse on every request, which looks
-   for the locale's data file on disk each time it is given a name; given a
-   Locale it hands it back as it is. So the selector always returns one of
+   selector returns with babel's Locale.parse on every request, which,
+   given a name, looks for the locale's data file on disk each time until
+   that locale's data has been loaded; given a Locale it hands it back as
+   it is. So the selector always returns one of
    the Locale objects made at import, the default included, and the codes
    Accept-Language headers come to are remembered (a bounded number of
    short headers: the header is the client's to vary).
@@ -96,8 +97,11 @@ def _header_code(header: str) -> str | None:
             break
     if len(header) <= REMEMBERED_HEADER_LENGTH:
         with _lock:
-            if len(_header_codes) < REMEMBERED_HEADERS:
-                _header_codes[header] = code
+            if len(_header_codes) >= REMEMBERED_HEADERS:
+                # Full (of a client's inventions, most likely): start again
+                # rather than keep the first comers for the worker's life.
+                _header_codes.clear()
+            _header_codes[header] = code
     return code
 
 

@@ -242,6 +242,19 @@ SCRIPTS = {
             pids.write(f"{os.getpid()}\\n{child}\\n")
         time.sleep(60)
         """,
+    # Moves to its parent's process group (the daemon's: allowed when it
+    # shares the daemon's session), writes its pid and its group's to
+    # argv[1], then sleeps.
+    "hopper": """\
+        import os, sys, time
+        try:
+            os.setpgid(0, os.getpgid(os.getppid()))
+        except OSError:
+            pass
+        with open(sys.argv[1], "a") as pids:
+            pids.write(f"{os.getpid()}\\n{os.getpgrp()}\\n")
+        time.sleep(60)
+        """,
     "sleepy_print": """\
         import sys, time
         print("started", flush=True)
@@ -359,6 +372,11 @@ def make_small_jobs(directory: Path, extra: str = "") -> SmallJobs:
         title = "Sleeps with a child"
         timeout = "500ms"
         steps = [{{ run = ["bin/spawner", {pids}] }}]
+
+        [jobs.hopper]
+        title = "Leaves its process group"
+        timeout = "500ms"
+        steps = [{{ run = ["bin/hopper", {pids}] }}]
 
         [jobs.slow]
         title = "Half a second"

@@ -111,6 +111,17 @@ def test_timeout_kills_the_step_and_its_children(jobs: SmallJobs, daemon_factory
     assert wait_gone(child_pid, 2), f"the step's child {child_pid} survived the timeout"
 
 
+def test_timeout_kills_a_step_that_left_its_process_group(jobs: SmallJobs, daemon_factory: DaemonFactory) -> None:
+    daemon = daemon_factory(jobs.jobs_file)
+    _, status = HoleClient(daemon.spool, timeout=10).run("hopper", {})
+    assert status.status is Status.TIMEOUT
+    step_pid, group = (int(line) for line in wait_file(jobs.pid_file, lines=2))
+    # The daemon runs in a session of its own, with no terminal: the step
+    # shares that session, and so could move.
+    assert group not in (step_pid, os.getpgrp()), "the step did not leave its process group"
+    assert wait_gone(step_pid, 2), f"step {step_pid} survived its timeout in another process group"
+
+
 def test_busy_at_the_job_limit(jobs: SmallJobs, daemon_factory: DaemonFactory) -> None:
     daemon = daemon_factory(jobs.jobs_file, "--max-jobs", "1")
     client = HoleClient(daemon.spool, timeout=10)

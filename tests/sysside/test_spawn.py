@@ -145,7 +145,9 @@ if sys.argv[1] == "posix_spawn":
 read, write = os.pipe2(os.O_CLOEXEC)
 devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 env = {"SPAWNER_SID": str(os.getsid(0))}
-pid = spawn.spawn_step(sys.executable, [sys.executable, "-c", sys.argv[2]], env, (devnull, write, write), [])
+cwd = sys.argv[3] or None  # with a cwd, the fallback takes subprocess.Popen
+argv = [sys.executable, "-c", sys.argv[2]]
+pid = spawn.spawn_step(sys.executable, argv, env, (devnull, write, write), [], cwd)
 os.close(write)
 line = os.read(read, 4096)
 os.waitpid(pid, 0)
@@ -153,9 +155,14 @@ print("STEP", line.decode().strip(), flush=True)
 """
 
 
-def test_a_spawner_without_a_terminal_keeps_its_steps_in_its_session(spawner: str) -> None:
+@pytest.fixture(params=["no cwd", "a cwd"])
+def cwd(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return "" if request.param == "no cwd" else str(tmp_path)
+
+
+def test_a_spawner_without_a_terminal_keeps_its_steps_in_its_session(spawner: str, cwd: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", SPAWNER, spawner, WHERE_AM_I],
+        [sys.executable, "-c", SPAWNER, spawner, WHERE_AM_I, cwd],
         capture_output=True,
         text=True,
         check=True,
@@ -164,11 +171,13 @@ def test_a_spawner_without_a_terminal_keeps_its_steps_in_its_session(spawner: st
     assert done.stdout.split() == ["STEP", "True", "False", "True", "False"], done.stderr
 
 
-def test_a_spawner_in_a_terminal_gives_each_step_a_session_without_it(spawner: str) -> None:
+def test_a_spawner_in_a_terminal_gives_each_step_a_session_without_it(spawner: str, cwd: str) -> None:
+    if not os.path.exists("/dev/ptmx"):
+        cannot_run("a pseudo-terminal (/dev/ptmx)")
     pid, terminal = pty.fork()
     if pid == 0:
         # The child leads a new session whose controlling terminal is the pty.
-        os.execv(sys.executable, [sys.executable, "-c", SPAWNER, spawner, WHERE_AM_I])
+        os.execv(sys.executable, [sys.executable, "-c", SPAWNER, spawner, WHERE_AM_I, cwd])
     said = b""
     deadline = time.monotonic() + 30
     try:
@@ -185,8 +194,8 @@ def test_a_spawner_in_a_terminal_gives_each_step_a_session_without_it(spawner: s
         os.close(terminal)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, said
-    line = next(line for line in said.decode().splitlines() if line.startswith("STEP"))
-    assert line.split() == ["STEP", "True", "True", "False", "False"]
+    lines = [line.split() for line in said.decode().splitlines() if line.startswith("STEP")]
+    assert lines == [["STEP", "True", "True", "False", "False"]], said
 
 
 def _limits_rows(text: str) -> dict[str, list[str]]:
