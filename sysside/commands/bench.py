@@ -18,6 +18,15 @@ from sysside.commands import HoleError, checked_wake_latency
 from sysside.spawn import spawner_name
 from sysside.wakelatency import parse_setting
 
+# Both bench commands take it alike.
+WAKE_LATENCY_OPTION = click.option(
+    "--wake-latency",
+    default="0",
+    show_default=True,
+    callback=checked_wake_latency,
+    help="CPU wake-up latency in µs held for every row and given to the daemons, or `off`: the machine as it is.",
+)
+
 
 @click.group("bench", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of the tables.")
@@ -35,13 +44,7 @@ from sysside.wakelatency import parse_setting
     help="Also write the tables as Markdown to this file, between its `hole bench` markers if it has them.",
 )
 @click.option("--unjailed", is_flag=True, help="Measure the product without the jail, even as root.")
-@click.option(
-    "--wake-latency",
-    default="0",
-    show_default=True,
-    callback=checked_wake_latency,
-    help="CPU wake-up latency in µs held for every row and given to the daemons, or `off`: the machine as it is.",
-)
+@WAKE_LATENCY_OPTION
 @click.pass_context
 def bench_group(
     ctx: click.Context,
@@ -109,13 +112,7 @@ def bench_group(
     help="Jobs run before the daemon's RSS is read again.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of a table.")
-@click.option(
-    "--wake-latency",
-    default="0",
-    show_default=True,
-    callback=checked_wake_latency,
-    help="CPU wake-up latency in µs held for every row and given to the daemons, or `off`: the machine as it is.",
-)
+@WAKE_LATENCY_OPTION
 def hole_command(samples: int, rss_jobs: int, as_json: bool, wake_latency: str) -> None:
     """A trivial three-step job, run directly and through a running daemon.
 
