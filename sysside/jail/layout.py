@@ -6,6 +6,8 @@
 <jail>/usr/lib/python3.X/            the standard library modules used
 <jail>/usr/lib/python3.X/site-packages/   third-party modules used, gunicorn,
                                      and hole-app.pth, which puts APP_DIR on sys.path
+                                     (Debian's Python: usr/local/lib/python3.X/dist-packages,
+                                     where its site module looks)
 <jail>/srv/hole/                     webside/, hole/, templates/, stubs/
 <jail>/dev/{null,zero,urandom}       the only device nodes
 <jail>/etc/{passwd,group,nsswitch.conf}   root and the web user only

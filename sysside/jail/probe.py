@@ -64,6 +64,21 @@ import sysconfig  # noqa: E402
 JAIL_PREFIX = "/usr"
 
 
+def jail_site_packages() -> str:
+    """The first site-packages folder the jail's interpreter will look in.
+
+    The jail's interpreter runs outside any virtual environment, and a
+    distribution's site module (Debian's) picks other folders there than in
+    one, so the question is asked as if this process ran outside it too.
+    """
+    inside = sys.prefix, sys.exec_prefix
+    sys.prefix, sys.exec_prefix = sys.base_prefix, sys.base_exec_prefix
+    try:
+        return site.getsitepackages([JAIL_PREFIX])[0]
+    finally:
+        sys.prefix, sys.exec_prefix = inside
+
+
 def _layout() -> dict[str, str]:
     paths = sysconfig.get_paths()
     return {
@@ -74,7 +89,7 @@ def _layout() -> dict[str, str]:
         "platstdlib": paths["platstdlib"],
         "purelib": paths["purelib"],
         "platlib": paths["platlib"],
-        "jail_site_packages": site.getsitepackages([JAIL_PREFIX])[0],
+        "jail_site_packages": jail_site_packages(),
         "cache_tag": sys.implementation.cache_tag or "",
     }
 
