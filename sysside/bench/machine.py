@@ -2,6 +2,7 @@
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 from sysside.cgroup_tuning import favordynmods_state
@@ -38,7 +39,9 @@ def describe() -> dict[str, str]:
         "cpus": str(os.cpu_count() or 0),
         "memory": f"{_memory_gb():.1f} GB",
         "kernel": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
+        # Which build, not only which version: a distribution's and a
+        # self-built interpreter of one version differ in speed.
+        "python": f"{platform.python_version()} ({os.path.realpath(sys.executable)})",
         "load": load,
         "favordynmods": favordynmods_state(),
         "spawner": spawner_name(),
