@@ -572,6 +572,8 @@ class JobRun:
         # still its own.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._running.pid, signal.SIGKILL)
+        if step_unreaped:
+            return  # it has exited: its zombie takes no signal
         with contextlib.suppress(ProcessLookupError):
             os.kill(self._running.pid, signal.SIGKILL)
 
